@@ -1,0 +1,80 @@
+#include "symbols/go_binary.h"
+
+#include <sys/stat.h>
+
+#include <map>
+#include <mutex>
+#include <tuple>
+
+namespace goroscope {
+
+bool GoBinary::has_dwarf() const { return elf_->section(".debug_info") || elf_->section(".zdebug_info"); }
+
+Result<std::shared_ptr<const GoBinary>> GoBinary::open(const std::string& path) {
+  auto elf = ElfImage::open(path);
+  if (!elf) return elf.error();
+  std::shared_ptr<GoBinary> b(new GoBinary());
+  b->elf_ = std::move(elf.value());
+
+  auto bi = read_build_info(*b->elf_);
+  if (!bi) return bi.error();
+  b->build_info_ = std::move(bi.value());
+
+  auto pcln = Pclntab::load(*b->elf_, b->build_info_.go_version);
+  if (!pcln) return pcln.error();
+  b->pclntab_ = std::move(pcln.value());
+
+  const GoVersion& v = b->build_info_.go_version;
+  auto dwarf = read_dwarf_offsets(*b->elf_, v);
+  if (dwarf) {
+    b->offsets_ = std::move(dwarf.value());
+  } else {
+    auto table = table_offsets(v);
+    if (table) {
+      b->offsets_ = std::move(table.value());
+      b->warnings_.push_back("no DWARF (" + dwarf.error().message + "): struct offsets come from the " +
+                             v.minor_key() + " table");
+    } else {
+      b->warnings_.push_back("no struct offsets: " + dwarf.error().message + ", and " + table.error().message);
+    }
+  }
+  // Every catalog field valid for this version should be known.
+  for (const auto& spec : required_fields()) {
+    if (v.minor < spec.since_minor || v.minor > spec.until_minor) continue;
+    if (!b->offsets_.get(spec.key()))
+      b->warnings_.push_back("struct offset " + spec.key() + " is unknown for this binary");
+  }
+
+  auto wr = read_wait_reasons(*b->elf_);
+  if (wr) {
+    b->wait_reasons_ = std::move(wr.value());
+  } else {
+    auto table = table_wait_reasons(v);
+    if (table) {
+      b->wait_reasons_ = std::move(table.value());
+    } else {
+      b->warnings_.push_back("wait reasons unknown: " + table.error().message);
+    }
+  }
+  return std::shared_ptr<const GoBinary>(std::move(b));
+}
+
+Result<std::shared_ptr<const GoBinary>> GoBinary::open_cached(const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return open(path);  // open() reports the error
+  using Key = std::tuple<dev_t, ino_t, off_t, int64_t>;
+  static std::mutex mu;
+  static std::map<Key, std::shared_ptr<const GoBinary>> cache;
+  Key key{st.st_dev, st.st_ino, st.st_size, static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
+  {
+    std::lock_guard lock(mu);
+    if (auto it = cache.find(key); it != cache.end()) return it->second;
+  }
+  auto b = open(path);
+  if (!b) return b;
+  std::lock_guard lock(mu);
+  cache.emplace(key, b.value());
+  return b;
+}
+
+}  // namespace goroscope

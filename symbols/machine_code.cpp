@@ -1,0 +1,87 @@
+#include "symbols/machine_code.h"
+
+#include <Zydis/Zydis.h>
+
+#include <string>
+
+namespace goroscope {
+
+namespace {
+
+std::string hex(uint64_t v) {
+  char buf[32];
+  snprintf(buf, sizeof buf, "%#llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+// The amd64 prologue of a Go function that can grow its stack:
+//   CMPQ SP, 16(R14)            (or LEAQ -N(SP), R12; CMPQ R12, 16(R14);
+//                                 large frames: MOVQ SP, R12; SUBQ $N, R12; JCS)
+//   JBE  <morestack block>
+// 16(R14) is g.stackguard0; runtime functions that may run on the system
+// stack compare against g.stackguard1 at 24(R14) instead. The conditional
+// jump's fall-through is where each call passes exactly once. Small leaf
+// functions have no such check (no frame, so no morestack re-entry either).
+bool is_stack_bound_compare(const ZydisDecodedInstruction& insn, const ZydisDecodedOperand* ops) {
+  if (insn.mnemonic != ZYDIS_MNEMONIC_CMP || insn.operand_count_visible != 2) return false;
+  for (int i = 0; i < 2; i++) {
+    const auto& op = ops[i];
+    if (op.type == ZYDIS_OPERAND_TYPE_MEMORY && op.mem.base == ZYDIS_REGISTER_R14 &&
+        (op.mem.disp.value == 16 || op.mem.disp.value == 24))
+      return true;
+  }
+  return false;
+}
+
+Result<FunctionCode> analyze_amd64(const ByteReader& code, const FuncInfo& func) {
+  ZydisDecoder decoder;
+  ZydisDecoderInit(&decoder, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+  FunctionCode out{func.entry, func.end, {}, std::nullopt};
+  ZydisDecodedInstruction insn;
+  ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+  bool saw_bound_compare = false;
+  uint64_t off = 0;
+  int index = 0;
+  while (off < code.size()) {
+    const uint8_t* p = code.bytes().data() + off;
+    // The gap up to the next function is INT3 (0xcc) padding, which
+    // decodes as one-byte instructions; nothing stops the walk early.
+    if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&decoder, p, code.size() - off, &insn, ops))) {
+      return Error{ErrorKind::Corrupt, std::string(func.name) + ": undecodable instruction at " + hex(func.entry + off)};
+    }
+    if (insn.mnemonic == ZYDIS_MNEMONIC_RET) out.ret_addresses.push_back(func.entry + off);
+    if (index < 6 && is_stack_bound_compare(insn, ops)) saw_bound_compare = true;
+    if (saw_bound_compare && !out.after_stack_check && insn.mnemonic == ZYDIS_MNEMONIC_JBE)
+      out.after_stack_check = func.entry + off + insn.length;
+    off += insn.length;
+    index++;
+  }
+  return out;
+}
+
+Result<FunctionCode> analyze_arm64(const ByteReader& code, const FuncInfo& func) {
+  FunctionCode out{func.entry, func.end, {}, std::nullopt};
+  // RET {Xn}: 1101011 0010 11111 000000 nnnnn 00000
+  constexpr uint32_t kRetMask = 0xfffffc1f, kRetBits = 0xd65f0000;
+  // The arm64 prologue compares SP (or SP-N) with 16(g) and branches with
+  // BLS to the morestack block: B.cond with cond = LS (0b1001).
+  constexpr uint32_t kBcondMask = 0xff00001f, kBls = 0x54000009;
+  for (uint64_t off = 0; off + 4 <= code.size(); off += 4) {
+    uint32_t w = code.u32(off);
+    if ((w & kRetMask) == kRetBits) out.ret_addresses.push_back(func.entry + off);
+    if (!out.after_stack_check && off < 6 * 4 && (w & kBcondMask) == kBls) out.after_stack_check = func.entry + off + 4;
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<FunctionCode> analyze_function(const ElfImage& elf, const FuncInfo& func) {
+  if (func.end <= func.entry)
+    return Error{ErrorKind::Corrupt, std::string(func.name) + ": empty function bounds"};
+  auto code = elf.read_vaddr(func.entry, func.end - func.entry, std::string(func.name));
+  if (!code) return Error{ErrorKind::Truncated, std::string(func.name) + ": code at " + hex(func.entry) + " is not in the file"};
+  return elf.arch() == Arch::Amd64 ? analyze_amd64(*code, func) : analyze_arm64(*code, func);
+}
+
+}  // namespace goroscope

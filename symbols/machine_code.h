@@ -1,0 +1,34 @@
+// Machine-code facts about one Go function that probes depend on:
+//  - every RET instruction, because goroscope never uses uretprobes on Go
+//    code (stacks move; a patched return address crashes the target) and
+//    instead puts an entry-style uprobe on each RET;
+//  - the first instruction after the stack-growth check, because an entry
+//    probe fires twice when morestack re-enters the function; a probe placed
+//    after the check fires once per call.
+// amd64 is disassembled with Zydis; arm64 has fixed 4-byte instructions and
+// is matched by pattern.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "symbols/elf_image.h"
+#include "symbols/pclntab.h"
+#include "symbols/result.h"
+
+namespace goroscope {
+
+struct FunctionCode {
+  uint64_t entry = 0;
+  uint64_t end = 0;
+  std::vector<uint64_t> ret_addresses;      // link-time vaddrs
+  std::optional<uint64_t> after_stack_check;  // vaddr; none for NOSPLIT functions
+};
+
+// Fails with Truncated if the code is not in the file, Corrupt if the bytes
+// do not decode as instructions up to the function's end (then no RET list
+// can be trusted and no return probe may be placed).
+Result<FunctionCode> analyze_function(const ElfImage& elf, const FuncInfo& func);
+
+}  // namespace goroscope

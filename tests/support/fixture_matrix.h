@@ -1,0 +1,33 @@
+// The Go fixture matrix as the tests see it: every fixture binary built by
+// tests/fixtures/build-matrix.sh, read from its manifest. A missing manifest
+// is a test failure (with the command to build it), never a silent skip.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace goroscope::testing {
+
+struct FixtureBinary {
+  std::string fixture;   // e.g. "symbolzoo"
+  std::string go;        // e.g. "go1.22.12"
+  std::string variant;   // default, stripped, pie, extld, arm64
+  std::string goarch;    // amd64, arm64
+  std::string path;      // the binary
+  std::string gobin;     // the `go` of the toolchain that built it
+
+  std::string label() const { return fixture + "/" + go + "/" + variant; }
+  bool runnable() const { return goarch == "amd64"; }
+};
+
+// All binaries; throws std::runtime_error if the matrix was not built.
+const std::vector<FixtureBinary>& fixture_matrix();
+// The subset for one fixture (and optionally one variant).
+std::vector<FixtureBinary> fixtures(const std::string& fixture, const std::string& variant = "");
+// The unstripped default build of the same fixture and Go version.
+const FixtureBinary& default_build_of(const FixtureBinary& b);
+
+// Runs a command, returns its stdout; throws if it exits non-zero.
+std::string run_command(const std::vector<std::string>& argv, const std::string& stdin_text = "");
+
+}  // namespace goroscope::testing
