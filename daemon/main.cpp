@@ -3,7 +3,40 @@
 
 #include <iostream>
 
+#include "daemon/attach_command.h"
 #include "daemon/inspect_command.h"
+
+namespace {
+
+// "90", "90s", "1.5m", "250ms", "2h" -> seconds.
+double parse_duration(const std::string& text) {
+  size_t used = 0;
+  double v = std::stod(text, &used);
+  std::string unit = text.substr(used);
+  if (unit.empty() || unit == "s") return v;
+  if (unit == "ms") return v / 1000;
+  if (unit == "m") return v * 60;
+  if (unit == "h") return v * 3600;
+  throw std::invalid_argument("unknown unit");
+}
+
+CLI::Option* add_duration(CLI::App* app, const std::string& name, double& target, const std::string& help) {
+  return app
+      ->add_option_function<std::string>(
+          name,
+          [&target, name](const std::string& v) {
+            try {
+              target = parse_duration(v);
+            } catch (const std::exception&) {
+              throw CLI::ValidationError(name, "'" + v + "' is not a duration (e.g. 30s, 2m, 500ms)");
+            }
+            if (target < 0) throw CLI::ValidationError(name, "must not be negative");
+          },
+          help)
+      ->type_name("DURATION");
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -14,6 +47,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.footer(
       "EXAMPLES:\n"
+      "  goroscope attach --pid 4242                live goroutine view of a running Go program\n"
       "  goroscope inspect ./server                 what goroscope can see in a Go binary\n"
       "  goroscope inspect --pid 4242 --format json the same for a running process\n"
       "  echo 0x4a1b2c | goroscope inspect ./server --addr2line\n");
@@ -40,6 +74,34 @@ int main(int argc, char** argv) {
       throw CLI::ValidationError("inspect", "give either a BINARY or --pid PID");
   });
 
+  goroscope::AttachOptions attach;
+  CLI::App* att = app.add_subcommand(
+      "attach", "Watch a running Go process's goroutines per creation site: live counts, states, lifetimes, leaks");
+  att->add_option("--pid,-p", attach.pid, "the Go process to attach to")->required()->check(CLI::PositiveNumber);
+  add_duration(att, "--duration,-d", attach.duration_seconds, "stop after this long (default: until the target exits or Ctrl-C)");
+  add_duration(att, "--interval,-i", attach.interval_seconds, "census, leak check and refresh period (default 1s)");
+  att->add_option("--format,-f", attach.format, "text (live view on a terminal) or json (one document at the end)")
+      ->check(CLI::IsMember({"text", "json"}));
+  att->add_flag("--park", attach.park_ready,
+                "also probe gopark/ready to follow every block and wake-up (costly on busy programs)");
+  att->add_flag("!--no-top", attach.top, "print plain periodic text even on a terminal");
+  att->add_option("--max-sites", attach.max_sites, "sites shown in text output")->check(CLI::PositiveNumber);
+  add_duration(att, "--leak-window", attach.leak.window_seconds, "how long a site's growth must be sustained to be called a leak (default 30s)");
+  att->add_option("--leak-min-growth", attach.leak.min_growth, "goroutines a site must gain over the window (default 10)");
+  att->add_option("--leak-blocked", attach.leak.min_blocked_fraction, "share of a leaking site's goroutines that must be blocked (default 0.9)")
+      ->check(CLI::Range(0.0, 1.0));
+  att->add_option("--stuck-min", attach.leak.stuck_min, "goroutines at one site, all blocked with none exiting, to call it stuck (default 1000)");
+  add_duration(att, "--stuck-after", attach.leak.stuck_seconds, "how long with no exit before a blocked population is stuck (default 10m)");
+  att->footer(
+      "EXAMPLES:\n"
+      "  goroscope attach --pid $(pidof myservice)                  live view until Ctrl-C\n"
+      "  goroscope attach --pid 4242 --duration 60s --format json    one JSON report after a minute\n"
+      "  goroscope attach --pid 4242 --leak-window 10s --park        faster verdicts, follow every block\n"
+      "\n"
+      "Needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE). The target is never stopped:\n"
+      "goroscope reads its goroutine table from memory and places uprobes (never uretprobes).\n"
+      "Ctrl-C or SIGTERM prints the final report; the target keeps running unharmed.");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -47,6 +109,7 @@ int main(int argc, char** argv) {
   }
   try {
     if (ins->parsed()) return goroscope::run_inspect(inspect);
+    if (att->parsed()) return goroscope::run_attach(attach);
   } catch (const std::exception& e) {
     std::cerr << "goroscope: " << e.what() << "\n";
     return 1;

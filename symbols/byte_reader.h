@@ -25,11 +25,8 @@ class ByteReader {
   bool has(uint64_t off, uint64_t len) const { return off <= bytes_.size() && len <= bytes_.size() - off; }
 
   void require(uint64_t off, uint64_t len) const {
-    if (!has(off, len)) {
-      throw ParseError(ErrorKind::Truncated, what_ + ": truncated: read of " + std::to_string(len) + " bytes at offset " +
-                                                 std::to_string(off) + " runs past its end (" +
-                                                 std::to_string(bytes_.size()) + " bytes)");
-    }
+    if (!has(off, len)) [[unlikely]]
+      fail_past_end(off, len);
   }
 
   uint8_t u8(uint64_t off) const {
@@ -77,6 +74,14 @@ class ByteReader {
   }
 
  private:
+  // Out of line and cold so that require() inlines to one compare on the hot
+  // lookup paths (pclntab decoding).
+  [[gnu::cold, gnu::noinline, noreturn]] void fail_past_end(uint64_t off, uint64_t len) const {
+    throw ParseError(ErrorKind::Truncated, what_ + ": truncated: read of " + std::to_string(len) + " bytes at offset " +
+                                               std::to_string(off) + " runs past its end (" +
+                                               std::to_string(bytes_.size()) + " bytes)");
+  }
+
   template <typename T>
   T load(uint64_t off) const {
     require(off, sizeof(T));

@@ -26,23 +26,24 @@ Result<std::shared_ptr<const GoBinary>> GoBinary::open(const std::string& path) 
 
   const GoVersion& v = b->build_info_.go_version;
   auto dwarf = read_dwarf_offsets(*b->elf_, v);
+  auto table = table_offsets(v);
   if (dwarf) {
     b->offsets_ = std::move(dwarf.value());
+  } else if (table) {
+    b->warnings_.push_back("no DWARF (" + dwarf.error().message + "): struct offsets come from the " +
+                           v.minor_key() + " table");
   } else {
-    auto table = table_offsets(v);
-    if (table) {
-      b->offsets_ = std::move(table.value());
-      b->warnings_.push_back("no DWARF (" + dwarf.error().message + "): struct offsets come from the " +
-                             v.minor_key() + " table");
-    } else {
-      b->warnings_.push_back("no struct offsets: " + dwarf.error().message + ", and " + table.error().message);
-    }
+    b->warnings_.push_back("no struct offsets: " + dwarf.error().message + ", and " + table.error().message);
   }
-  // Every catalog field valid for this version should be known.
+  // DWARF describes only the types the program uses (time.Timer is absent
+  // from a program without timers); the table fills those gaps, marked as such.
   for (const auto& spec : required_fields()) {
-    if (v.minor < spec.since_minor || v.minor > spec.until_minor) continue;
-    if (!b->offsets_.get(spec.key()))
+    if (!spec.exists_in(v.minor) || b->offsets_.get(spec.key())) continue;
+    if (auto t = table ? table->get(spec.key()) : std::nullopt) {
+      b->offsets_.set(spec.key(), *t);
+    } else {
       b->warnings_.push_back("struct offset " + spec.key() + " is unknown for this binary");
+    }
   }
 
   auto wr = read_wait_reasons(*b->elf_);

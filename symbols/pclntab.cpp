@@ -61,12 +61,12 @@ constexpr size_t kMaxInlineDepth = 1024;
 
 // What differs between the two table generations, which the magic tells apart.
 struct TableLayout {
-  uint64_t func_size;         // sizeof(_func); the pcdata offsets follow it
-  uint64_t func_nfuncdata;    // offset of _func.nfuncdata (its last byte)
-  uint64_t inl_size;          // sizeof(inlinedCall)
-  uint64_t inl_name_off;      // inlinedCall's offset of the callee name in funcnametab
-  uint64_t inl_parent_pc;     // inlinedCall.parentPc
-  uint64_t moduledata_gofunc; // moduledata.gofunc
+  uint64_t func_size;          // sizeof(_func); the pcdata offsets follow it
+  uint64_t func_nfuncdata;     // offset of _func.nfuncdata (its last byte)
+  uint64_t inl_size;           // sizeof(inlinedCall)
+  uint64_t inl_name_off;       // inlinedCall's offset of the callee name in funcnametab
+  uint64_t inl_parent_pc;      // inlinedCall.parentPc
+  uint64_t moduledata_gofunc;  // moduledata.gofunc
 };
 
 // Go 1.18/1.19: _func has no startLine; inlinedCall is
@@ -86,21 +86,6 @@ bool plausible_header(const ByteReader& r, uint64_t off) {
          r.u8(off + 7) == 8;
 }
 
-// The lookups' reads. ByteReader::require builds its error message inline,
-// which keeps GCC from inlining it into these loops; checking with the
-// inline has() first leaves require() (and its throw) to the failing read.
-[[gnu::always_inline]] inline uint8_t read_u8(const ByteReader& r, uint64_t off) {
-  if (!r.has(off, 1)) [[unlikely]] r.require(off, 1);
-  return r.bytes()[off];
-}
-
-[[gnu::always_inline]] inline uint32_t read_u32(const ByteReader& r, uint64_t off) {
-  if (!r.has(off, 4)) [[unlikely]] r.require(off, 4);
-  uint32_t v;
-  std::memcpy(&v, r.bytes().data() + off, sizeof v);
-  return v;
-}
-
 // An unsigned varint as debug/gosym reads it into 32 bits: bits past the
 // 32nd are dropped, not an error. Nearly all are one or two bytes (the
 // runtime's step() says ~70% are one), so those are inlined into the
@@ -108,17 +93,17 @@ bool plausible_header(const ByteReader& r, uint64_t off) {
 [[gnu::noinline]] uint32_t read_varint32_tail(const ByteReader& r, uint64_t& off, uint32_t low_bits) {
   uint32_t v = low_bits;
   for (unsigned shift = 14;; shift += 7) {
-    uint8_t b = read_u8(r, off++);
+    uint8_t b = r.u8(off++);
     if (shift < 32) v |= uint32_t(b & 0x7f) << shift;
     if (!(b & 0x80)) return v;
   }
 }
 
 [[gnu::always_inline]] inline uint32_t read_varint32(const ByteReader& r, uint64_t& off) {
-  uint8_t b = read_u8(r, off++);
+  uint8_t b = r.u8(off++);
   if (!(b & 0x80)) [[likely]] return b;
   uint32_t v = b & 0x7f;
-  b = read_u8(r, off++);
+  b = r.u8(off++);
   v |= uint32_t(b & 0x7f) << 7;
   if (!(b & 0x80)) [[likely]] return v;
   return read_varint32_tail(r, off, v);
@@ -132,6 +117,8 @@ std::string hex(uint64_t v) {
 
 }  // namespace
 
+// Immutable after load except for the name index, which is built once under
+// call_once: a Pclntab is shared by every process of a binary, across threads.
 struct Pclntab::Impl {
   uint64_t vaddr = 0;
   uint64_t text_start = 0;
@@ -168,9 +155,10 @@ struct Pclntab::Impl {
   bool scan_for_moduledata(const ElfImage& elf, const ByteReader& area, uint64_t area_vaddr);
 
   FuncRef ref(uint32_t i) const {
-    return FuncRef{i, read_u32(pclntable, uint64_t(i) * 8 + 4), text_start + entry_offs[i], text_start + entry_offs[i + 1]};
+    uint64_t func_off = pclntable.u32(uint64_t(i) * 8 + 4);
+    return FuncRef{i, func_off, text_start + entry_offs[i], text_start + entry_offs[i + 1]};
   }
-  uint32_t func_field(const FuncRef& f, uint64_t field) const { return read_u32(pclntable, f.func_off + field); }
+  uint32_t func_field(const FuncRef& f, uint64_t field) const { return pclntable.u32(f.func_off + field); }
   std::optional<uint32_t> find_index(uint64_t pc) const;
   FuncInfo info(const FuncRef& f) const {
     return FuncInfo{funcnametab.cstring(func_field(f, kFuncNameOff)), f.entry, f.end, f.index};
@@ -188,7 +176,7 @@ struct Pclntab::Impl {
 void Pclntab::Impl::index_functab() {
   entry_offs.resize(uint64_t(nfunc) + 1);
   for (uint32_t i = 0; i <= nfunc; i++) {
-    entry_offs[i] = read_u32(pclntable, uint64_t(i) * 8);
+    entry_offs[i] = pclntable.u32(uint64_t(i) * 8);
     if (i > 0 && entry_offs[i] < entry_offs[i - 1])
       throw ParseError(ErrorKind::Corrupt, table.what() + ": functab is not sorted at entry " + std::to_string(i));
   }
@@ -237,7 +225,7 @@ int32_t Pclntab::Impl::pc_value(uint32_t table_off, uint64_t entry, uint64_t tar
 std::string_view Pclntab::Impl::gosym_file(const FuncRef& f, uint64_t pc, uint64_t entry) const {
   int32_t fileno = pc_value(func_field(f, kFuncPcfile), entry, pc);
   if (fileno < 0) return {};
-  uint32_t name_off = read_u32(cutab, uint64_t((func_field(f, kFuncCuOffset) + static_cast<uint32_t>(fileno)) * 4u));
+  uint32_t name_off = cutab.u32(uint64_t((func_field(f, kFuncCuOffset) + static_cast<uint32_t>(fileno)) * 4u));
   if (name_off == ~0u) return {};
   return filetab.cstring(name_off);
 }
@@ -261,7 +249,7 @@ SourceFrame Pclntab::Impl::runtime_frame(const FuncRef& f, std::string_view func
   int32_t fileno = pc_value(pcfile, entry, pc);
   int32_t line = pc_value(pcln, entry, pc);
   if (fileno < 0 || line < 0) return frame;
-  uint32_t name_off = read_u32(cutab, (uint64_t(func_field(f, kFuncCuOffset)) + uint64_t(fileno)) * 4);
+  uint32_t name_off = cutab.u32((uint64_t(func_field(f, kFuncCuOffset)) + uint64_t(fileno)) * 4);
   if (name_off != ~0u) frame.file = filetab.cstring(name_off);
   frame.line = line;
   return frame;
@@ -280,6 +268,8 @@ void Pclntab::Impl::parse_header(ByteReader whole, uint64_t at_vaddr, const GoVe
     throw ParseError(ErrorKind::Corrupt, what + ": bad pclntab magic " + hex(magic));
   if (!plausible_header(whole, 0))
     throw ParseError(ErrorKind::Corrupt, what + ": pclntab header is not a 64-bit Go table (pad, minLC or ptrSize)");
+  // The build info and the table must agree on the generation (a version of
+  // 0.0 means the caller does not know it).
   if (version.major != 0 && version.at_least(1, 20) != (magic == kMagicGo120)) {
     throw ParseError(ErrorKind::Corrupt, what + ": pclntab magic " + hex(magic) + " does not match " + version.raw);
   }
@@ -332,6 +322,9 @@ bool Pclntab::Impl::try_moduledata(const ElfImage& elf, uint64_t candidate) {
       !points_to(kModPctab, kHdrPctabOffset) || !points_to(kModPclntable, kHdrPclnOffset) ||
       !points_to(kModFtab, kHdrPclnOffset) || md->u64(kModFtabLen) != uint64_t(nfunc) + 1)
     return false;
+  // Up to Go 1.25 the header's textStart must agree; 1.26 writes 0 there,
+  // leaving moduledata.text the only source (not .text's address: with
+  // external linking the C start files come first).
   uint64_t text = md->u64(kModText);
   if (text == 0 || (text_start != 0 && text != text_start)) return false;
   moduledata_vaddr = candidate;
@@ -428,9 +421,9 @@ uint64_t Pclntab::moduledata_vaddr() const { return impl_->moduledata_vaddr; }
 unsigned Pclntab::min_lc() const { return impl_->min_lc; }
 size_t Pclntab::num_funcs() const { return impl_->nfunc; }
 
-// Entries are decoded on demand, after load validated only the header; a
-// corrupt entry then reads as a nameless function (or no line) instead of
-// throwing out of these accessors.
+// Load checks the header and that functab is sorted; everything else is
+// decoded on demand, so a corrupt entry reads as a nameless function (or no
+// line, or no frames) instead of throwing out of these accessors.
 FuncInfo Pclntab::func(size_t index) const {
   if (index >= impl_->nfunc) return {};
   try {

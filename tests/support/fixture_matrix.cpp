@@ -37,6 +37,7 @@ std::vector<FixtureBinary> load() {
     std::getline(f, b.goarch, '\t');
     std::getline(f, b.path, '\t');
     std::getline(f, b.gobin, '\t');
+    std::getline(f, b.role, '\t');
     if (!b.gobin.empty()) out.push_back(std::move(b));
   }
   if (out.empty()) throw std::runtime_error("fixture manifest " + manifest + " is empty");
@@ -48,6 +49,16 @@ std::vector<FixtureBinary> load() {
 const std::vector<FixtureBinary>& fixture_matrix() {
   static const std::vector<FixtureBinary> all = load();
   return all;
+}
+
+const std::vector<FixtureBinary>& symbol_matrix() {
+  static const std::vector<FixtureBinary> symbols = [] {
+    std::vector<FixtureBinary> out;
+    for (const auto& b : fixture_matrix())
+      if (b.role == "symbols") out.push_back(b);
+    return out;
+  }();
+  return symbols;
 }
 
 std::vector<FixtureBinary> fixtures(const std::string& fixture, const std::string& variant) {

@@ -15,6 +15,7 @@ struct FixtureBinary {
   std::string goarch;    // amd64, arm64
   std::string path;      // the binary
   std::string gobin;     // the `go` of the toolchain that built it
+  std::string role;      // "symbols" (every variant, parser tests) or "behaviour" (runtime scenarios)
 
   std::string label() const { return fixture + "/" + go + "/" + variant; }
   bool runnable() const { return goarch == "amd64"; }
@@ -22,6 +23,9 @@ struct FixtureBinary {
 
 // All binaries; throws std::runtime_error if the matrix was not built.
 const std::vector<FixtureBinary>& fixture_matrix();
+// The "symbols" fixtures (leakdemo, symbolzoo) in every version and variant:
+// what the parser tests run over.
+const std::vector<FixtureBinary>& symbol_matrix();
 // The subset for one fixture (and optionally one variant).
 std::vector<FixtureBinary> fixtures(const std::string& fixture, const std::string& variant = "");
 // The unstripped default build of the same fixture and Go version.

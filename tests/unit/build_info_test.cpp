@@ -11,11 +11,11 @@
 namespace goroscope {
 namespace {
 
-using testing::fixture_matrix;
+using testing::symbol_matrix;
 using testing::run_command;
 
 TEST(BuildInfo, MatchesGoVersionMOnEveryFixture) {
-  for (const auto& fx : fixture_matrix()) {
+  for (const auto& fx : symbol_matrix()) {
     SCOPED_TRACE(fx.label());
     auto elf = ElfImage::open(fx.path);
     ASSERT_TRUE(elf) << elf.error().message;
@@ -57,7 +57,7 @@ TEST(BuildInfo, MatchesGoVersionMOnEveryFixture) {
 TEST(BuildInfo, DefaultGodebugReflectsTheModuleGoLine) {
   // The fixtures' go.mod says `go 1.19`, so toolchains >= 1.23 keep the old
   // timer channels: DefaultGODEBUG carries asynctimerchan=1.
-  for (const auto& fx : fixture_matrix()) {
+  for (const auto& fx : symbol_matrix()) {
     SCOPED_TRACE(fx.label());
     auto elf = ElfImage::open(fx.path);
     ASSERT_TRUE(elf);

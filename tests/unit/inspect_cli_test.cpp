@@ -20,7 +20,7 @@ namespace goroscope {
 namespace {
 
 using nlohmann::json;
-using testing::fixture_matrix;
+using testing::symbol_matrix;
 using testing::run_command;
 
 const std::string kGoroscope = std::string(GOROSCOPE_BINARY_DIR) + "/goroscope";
@@ -60,7 +60,7 @@ Outcome run_goroscope(const std::vector<std::string>& args) {
 }
 
 TEST(InspectCli, JsonContractOnEveryFixture) {
-  for (const auto& fx : fixture_matrix()) {
+  for (const auto& fx : symbol_matrix()) {
     SCOPED_TRACE(fx.label());
     Outcome o = run_goroscope({"inspect", fx.path, "--format", "json"});
     ASSERT_EQ(o.status, 0) << o.err;
@@ -115,7 +115,7 @@ TEST(InspectCli, PidResolvesTheRunningExecutable) {
 }
 
 TEST(InspectCli, Addr2lineMatchesGoToolAddr2line) {
-  for (const auto& fx : fixture_matrix()) {
+  for (const auto& fx : symbol_matrix()) {
     if (fx.fixture != "leakdemo" || (fx.variant != "default" && fx.variant != "stripped")) continue;
     SCOPED_TRACE(fx.label());
     auto bin = GoBinary::open(fx.path);

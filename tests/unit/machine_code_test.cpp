@@ -14,7 +14,7 @@
 namespace goroscope {
 namespace {
 
-using testing::fixture_matrix;
+using testing::symbol_matrix;
 using testing::run_command;
 
 struct ObjdumpFunction {
@@ -62,7 +62,7 @@ std::map<std::string, ObjdumpFunction> objdump(const testing::FixtureBinary& fx,
 
 TEST(MachineCode, RetSitesAndStackCheckMatchGoObjdump) {
   size_t checked = 0, with_rets = 0;
-  for (const auto& fx : fixture_matrix()) {
+  for (const auto& fx : symbol_matrix()) {
     if (fx.fixture != "symbolzoo") continue;  // same runtime code in both fixtures
     SCOPED_TRACE(fx.label());
     auto bin = GoBinary::open(fx.path);
@@ -119,7 +119,7 @@ TEST(MachineCode, RetSitesAndStackCheckMatchGoObjdump) {
 TEST(MachineCode, FileOffsetsFollowProgramHeaders) {
   // A uprobe offset must land on the function's bytes in the file: compare
   // the bytes at the offset we compute with the bytes at the vaddr.
-  for (const auto& fx : fixture_matrix()) {
+  for (const auto& fx : symbol_matrix()) {
     SCOPED_TRACE(fx.label());
     auto bin = GoBinary::open(fx.path);
     ASSERT_TRUE(bin) << bin.error().message;

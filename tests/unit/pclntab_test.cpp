@@ -25,7 +25,7 @@ namespace goroscope {
 namespace {
 
 using testing::FixtureBinary;
-using testing::fixture_matrix;
+using testing::symbol_matrix;
 using testing::run_command;
 
 struct LoadedBinary {
@@ -34,7 +34,7 @@ struct LoadedBinary {
   std::unique_ptr<Pclntab> table;
 };
 
-// Fails the calling test (through the returned message) if anything is off.
+// Opens a fixture as GoBinary would; returns the error message if a step fails.
 std::optional<std::string> load(const std::string& path, LoadedBinary& out) {
   auto elf = ElfImage::open(path);
   if (!elf) return elf.error().message;
@@ -102,7 +102,7 @@ std::string reference_gobin(const FixtureBinary& fx) {
   if (!is_go119_pie(fx)) return fx.gobin;
   const FixtureBinary* best = nullptr;
   std::optional<GoVersion> best_version;
-  for (const auto& o : fixture_matrix()) {
+  for (const auto& o : symbol_matrix()) {
     auto v = GoVersion::parse(o.go);
     if (v && v->at_least(1, 20) && (!best || !v->at_least(best_version->major, best_version->minor))) {
       best = &o;
@@ -122,7 +122,7 @@ std::vector<std::string> lines_of(const std::string& text) {
 }
 
 TEST(Addr2line, MatchesGoToolAddr2lineOnEveryFixture) {
-  for (const auto& fx : fixture_matrix()) {
+  for (const auto& fx : symbol_matrix()) {
     SCOPED_TRACE(fx.label());
     LoadedBinary b;
     auto err = load(fx.path, b);
@@ -178,7 +178,7 @@ TEST(Addr2line, InputHandlingMatchesGoTool) {
 
 TEST(Addr2line, Go119ToolCannotReadItsOwnPieBuilds) {
   size_t checked = 0;
-  for (const auto& fx : fixture_matrix()) {
+  for (const auto& fx : symbol_matrix()) {
     if (!is_go119_pie(fx)) continue;
     SCOPED_TRACE(fx.label());
     LoadedBinary b;
@@ -193,7 +193,7 @@ TEST(Addr2line, Go119ToolCannotReadItsOwnPieBuilds) {
 }
 
 TEST(Pclntab, LocatesTableTextAndModuledataOnEveryFixture) {
-  for (const auto& fx : fixture_matrix()) {
+  for (const auto& fx : symbol_matrix()) {
     SCOPED_TRACE(fx.label());
     LoadedBinary b;
     auto err = load(fx.path, b);
@@ -222,7 +222,7 @@ TEST(Pclntab, LocatesTableTextAndModuledataOnEveryFixture) {
 }
 
 TEST(Pclntab, FindsTheSameTableWithoutSectionHeaders) {
-  for (const auto& fx : fixture_matrix()) {
+  for (const auto& fx : symbol_matrix()) {
     SCOPED_TRACE(fx.label());
     LoadedBinary b;
     auto err = load(fx.path, b);
@@ -249,7 +249,7 @@ TEST(Pclntab, FindsTheSameTableWithoutSectionHeaders) {
 }
 
 TEST(Pclntab, FindFuncAndFuncByNameRoundTrip) {
-  for (const auto& fx : fixture_matrix()) {
+  for (const auto& fx : symbol_matrix()) {
     SCOPED_TRACE(fx.label());
     LoadedBinary b;
     auto err = load(fx.path, b);
@@ -338,8 +338,8 @@ TEST(Pclntab, FramesExpandTheInlinedCallInSymbolzoo) {
   }
 }
 
-TEST(Pclntab, FramesAgreeWithPcToLineOutsideInlinedCode) {
-  for (const auto& fx : fixture_matrix()) {
+TEST(Pclntab, FramesAgreeWithPcToLine) {
+  for (const auto& fx : symbol_matrix()) {
     SCOPED_TRACE(fx.label());
     LoadedBinary b;
     auto err = load(fx.path, b);
@@ -364,12 +364,12 @@ TEST(Pclntab, FramesAgreeWithPcToLineOutsideInlinedCode) {
       }
       ASSERT_FALSE(frames.empty());
       if (frames.back().function != f.name) mismatch(pc, f.name, frames.back());
-      // The innermost frame holds the position of pc itself; where the
-      // tables end before pc (padding after the code), addr2line's debug/gosym
-      // prints ":-1" and the runtime's funcline "?:0".
-      // Linker-made markers (go:textfipsstart, 1.24+) have no pc tables at
-      // all: gosym then decodes from pctab's leading pad byte and prints
-      // whatever that yields, the runtime says "?:0".
+      // The innermost frame holds the position of pc itself. Where that is
+      // unknown the two conventions differ: frames() says "?:0" as the
+      // runtime's funcline does, while debug/gosym (pc_to_line) says ":-1"
+      // where the tables end before pc (padding after the code) and, for
+      // linker-made markers without pc tables (go:textfipsstart, 1.24+),
+      // decodes from pctab's leading pad byte whatever that yields.
       bool known = line >= 0 && !file.empty() && !f.name.starts_with("go:");
       if (frames.front().file != (known ? file : "?") || frames.front().line != (known ? line : 0)) {
         mismatch(pc, std::string(file) + ":" + std::to_string(line), frames.front());
@@ -432,7 +432,7 @@ class DamagedTable {
 };
 
 const FixtureBinary& fixture_build(const std::string& go, const std::string& variant) {
-  for (const auto& fx : fixture_matrix())
+  for (const auto& fx : symbol_matrix())
     if (fx.fixture == "symbolzoo" && fx.go.rfind(go, 0) == 0 && fx.variant == variant) return fx;
   throw std::runtime_error("no symbolzoo " + go + " " + variant + " build");
 }

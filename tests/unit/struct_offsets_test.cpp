@@ -21,7 +21,7 @@ namespace {
 
 using testing::default_build_of;
 using testing::FixtureBinary;
-using testing::fixture_matrix;
+using testing::symbol_matrix;
 using testing::run_command;
 
 GoVersion version_of(const FixtureBinary& b) {
@@ -54,7 +54,7 @@ std::map<std::string, uint64_t> values(const StructOffsets& offsets) {
 std::vector<FixtureBinary> default_builds_per_release() {
   std::vector<FixtureBinary> out;
   std::set<std::string> seen;
-  for (const auto& b : fixture_matrix())
+  for (const auto& b : symbol_matrix())
     if (b.variant == "default" && seen.insert(b.go).second) out.push_back(b);
   return out;
 }
@@ -75,7 +75,7 @@ TEST(StructOffsets, CatalogIsWellFormed) {
 // field either era has, and what is found must match since/until precisely,
 // so a field renamed or added in some version cannot slip through.
 TEST(StructOffsets, DwarfHasEveryCatalogFieldOfItsVersion) {
-  for (const auto& b : fixture_matrix()) {
+  for (const auto& b : symbol_matrix()) {
     if (!has_dwarf(b)) continue;
     SCOPED_TRACE(b.label());
     auto elf = open_elf(b);
@@ -108,7 +108,7 @@ TEST(StructOffsets, DwarfHasEveryCatalogFieldOfItsVersion) {
 
 TEST(StructOffsets, StrippedBinaryTableEqualsDwarfOfItsDefaultBuild) {
   int checked = 0;
-  for (const auto& b : fixture_matrix()) {
+  for (const auto& b : symbol_matrix()) {
     if (b.variant != "stripped") continue;
     SCOPED_TRACE(b.label());
     auto table = table_offsets(version_of(b));
@@ -122,7 +122,7 @@ TEST(StructOffsets, StrippedBinaryTableEqualsDwarfOfItsDefaultBuild) {
 
 // One table per Go minor version serves every build mode and both arches.
 TEST(StructOffsets, PieExtldArm64DwarfEqualsDefault) {
-  for (const auto& b : fixture_matrix()) {
+  for (const auto& b : symbol_matrix()) {
     if (b.variant != "pie" && b.variant != "extld" && b.variant != "arm64") continue;
     SCOPED_TRACE(b.label());
     EXPECT_EQ(values(dwarf_offsets(b)), values(dwarf_offsets(default_build_of(b))));
@@ -164,7 +164,7 @@ std::map<std::string, uint64_t> llvm_dwarfdump_offsets(const std::string& binary
 }
 
 TEST(StructOffsets, DwarfAgreesWithLlvmDwarfdump) {
-  for (const auto& b : fixture_matrix()) {
+  for (const auto& b : symbol_matrix()) {
     if (b.variant != "default") continue;
     SCOPED_TRACE(b.label());
     auto theirs = llvm_dwarfdump_offsets(b.path);
@@ -233,7 +233,7 @@ TEST(StructOffsets, GeneratedTableIsCurrent) {
 }
 
 TEST(StructOffsets, NoDwarfIsNotFound) {
-  for (const auto& b : fixture_matrix()) {
+  for (const auto& b : symbol_matrix()) {
     if (b.variant != "stripped") continue;
     auto offsets = read_dwarf_offsets(*open_elf(b), version_of(b));
     ASSERT_FALSE(offsets.ok()) << b.label();

@@ -18,7 +18,7 @@ namespace goroscope {
 namespace {
 
 using testing::FixtureBinary;
-using testing::fixture_matrix;
+using testing::symbol_matrix;
 
 GoVersion version_of(const FixtureBinary& b) {
   auto v = GoVersion::parse(b.go);
@@ -97,7 +97,7 @@ std::vector<std::string> wait_reasons_from_go_source(const std::string& runtime2
 
 TEST(WaitReasons, SymtabEqualsTableForEveryBinary) {
   int checked = 0;
-  for (const auto& b : fixture_matrix()) {
+  for (const auto& b : symbol_matrix()) {
     if (b.variant == "stripped") continue;
     SCOPED_TRACE(b.label());
     WaitReasons read = from_binary(b);
@@ -112,7 +112,7 @@ TEST(WaitReasons, SymtabEqualsTableForEveryBinary) {
 
 TEST(WaitReasons, BinaryMatchesTheSourceOfItsToolchain) {
   std::set<std::string> releases;
-  for (const auto& b : fixture_matrix()) {
+  for (const auto& b : symbol_matrix()) {
     if (b.variant != "default" || !releases.insert(b.go).second) continue;
     SCOPED_TRACE(b.label());
     // GOROOT is the directory above the toolchain's bin/go.
@@ -143,7 +143,7 @@ TEST(WaitReasons, KnownValuesPerVersion) {
 }
 
 TEST(WaitReasons, StrippedBinaryIsNotFoundButHasATable) {
-  for (const auto& b : fixture_matrix()) {
+  for (const auto& b : symbol_matrix()) {
     if (b.variant != "stripped") continue;
     SCOPED_TRACE(b.label());
     auto elf = ElfImage::open(b.path);

@@ -1,0 +1,448 @@
+#include "daemon/goroutine_census.h"
+
+#include <Zydis/Zydis.h>
+#include <elf.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <span>
+#include <string_view>
+
+#include "daemon/process_memory.h"
+
+namespace goroscope {
+
+namespace {
+
+constexpr uint32_t kGscan = 0x1000;
+// A []*g longer than this is not the runtime's goroutine table: a process
+// with 10^8 goroutines would need at least 200 GB of stacks.
+constexpr uint64_t kMaxAllgs = 100'000'000;
+// Frames walked per goroutine before giving up on finding user code.
+constexpr int kMaxFrames = 32;
+
+// frame_flags() bits.
+constexpr uint8_t kUserFrame = 1;    // some (inlined) frame at this PC is outside the runtime packages
+constexpr uint8_t kInjected = 2;     // sigpanic/asyncPreempt/debugCallV2: the caller's PC is exact, not a return address
+constexpr uint8_t kNoFunction = 4;   // the PC is in no function: the chain is broken
+
+struct SliceHeader {
+  uint64_t ptr = 0, len = 0, cap = 0;
+};
+
+std::string hex(uint64_t v) {
+  char buf[32];
+  snprintf(buf, sizeof buf, "%#llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+// "sync.(*Mutex).Lock" -> "sync", "internal/poll.(*FD).Read" ->
+// "internal/poll", "sync/atomic.(*Pointer[...]).Load" -> "sync/atomic".
+std::string_view package_of(std::string_view name) {
+  name = name.substr(0, name.find('['));
+  size_t slash = name.rfind('/');
+  size_t dot = name.find('.', slash == std::string_view::npos ? 0 : slash + 1);
+  return name.substr(0, dot);
+}
+
+// The packages a goroutine blocks *inside* of rather than *at*: its blocking
+// frame is the first frame outside them. runtime/internal/* held the
+// runtime's atomics and syscalls up to Go 1.22 (internal/runtime/* since);
+// internal/* also covers internal/sync (sync.Mutex's slow path from 1.24) and
+// internal/poll.
+bool is_runtime_package(std::string_view pkg) {
+  return pkg == "runtime" || pkg.starts_with("runtime/internal/") || pkg.starts_with("internal/") || pkg == "sync" ||
+         pkg == "sync/atomic" || pkg == "time";
+}
+
+uint64_t load_u64(const uint8_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+uint32_t load_u32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// Link-time addresses of every RIP-relative memory operand in [entry, end).
+std::vector<uint64_t> rip_relative_operands(const ElfImage& elf, const FuncInfo& func) {
+  std::vector<uint64_t> out;
+  if (func.end <= func.entry) return out;
+  auto code = elf.read_vaddr(func.entry, func.end - func.entry, std::string(func.name));
+  if (!code) return out;
+  ZydisDecoder decoder;
+  ZydisDecoderInit(&decoder, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+  ZydisDecodedInstruction insn;
+  ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+  for (uint64_t off = 0; off < code->size(); off += insn.length) {
+    if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&decoder, code->bytes().data() + off, code->size() - off, &insn, ops)))
+      break;
+    for (unsigned i = 0; i < insn.operand_count_visible; i++) {
+      ZyanU64 address = 0;
+      if (ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY && ops[i].mem.base == ZYDIS_REGISTER_RIP &&
+          ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&insn, &ops[i], func.entry + off, &address)))
+        out.push_back(address);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+struct GoroutineCensus::Walk {
+  size_t record = 0;     // index into the snapshot's records
+  uint64_t fp = 0;       // the frame pointer whose saved caller comes next (runtime address)
+  uint64_t pc_slot = 0;  // if set: read the next PC from here and keep fp (see returns_from_morestack)
+  uint64_t lo = 0, hi = 0;  // the goroutine's stack
+  bool exact = false;    // the next PC is exact rather than a return address
+  int depth = 0;
+};
+
+Result<uint64_t> read_load_bias(pid_t pid, const ElfImage& elf) {
+  const std::string proc = "/proc/" + std::to_string(pid);
+  struct stat st {};
+  if (stat((proc + "/exe").c_str(), &st) != 0) {
+    if (errno == EACCES || errno == EPERM)
+      return Error{ErrorKind::Io, "permission denied reading " + proc + "/exe (run as root or with CAP_SYS_PTRACE)"};
+    return Error{ErrorKind::Io, "process " + std::to_string(pid) + " has exited or has no executable"};
+  }
+  char link[4096];
+  ssize_t n = readlink((proc + "/exe").c_str(), link, sizeof link - 1);
+  const std::string exe_name = n > 0 ? std::string(link, n) : std::string();
+
+  std::ifstream maps(proc + "/maps");
+  if (!maps) return Error{ErrorKind::Io, "cannot read " + proc + "/maps"};
+  std::optional<uint64_t> start;
+  std::string line;
+  while (std::getline(maps, line)) {
+    unsigned long long lo = 0, hi = 0, offset = 0, inode = 0;
+    unsigned dev_major = 0, dev_minor = 0;
+    char perms[8];
+    int path_at = 0;
+    if (sscanf(line.c_str(), "%llx-%llx %7s %llx %x:%x %llu %n", &lo, &hi, perms, &offset, &dev_major, &dev_minor,
+               &inode, &path_at) < 7)
+      continue;
+    if (offset != 0) continue;
+    // The executable is recognised by its identity, not its name: the name
+    // is relative to the target's mount namespace. On overlayfs (container
+    // images) maps may report the underlying file's device, so the name as
+    // /proc/PID/exe gives it (the same kernel path rendering) also counts.
+    bool same_file = inode == st.st_ino && dev_major == major(st.st_dev) && dev_minor == minor(st.st_dev);
+    bool same_name = !exe_name.empty() && path_at > 0 && std::string_view(line).substr(path_at) == exe_name;
+    if (same_file || same_name) {
+      start = lo;
+      break;
+    }
+  }
+  if (!start) return Error{ErrorKind::NotFound, "no mapping of the executable at file offset 0 in " + proc + "/maps"};
+
+  const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  for (const ElfSegment& seg : elf.segments()) {
+    if (seg.type != PT_LOAD || (seg.offset & ~(page - 1)) != 0) continue;
+    // The kernel maps the page holding p_offset 0 at bias + (p_vaddr rounded
+    // down to a page); for non-PIE executables bias is 0.
+    return *start - (seg.vaddr & ~(page - 1));
+  }
+  return Error{ErrorKind::Corrupt, elf.path() + ": no PT_LOAD segment at file offset 0"};
+}
+
+Result<std::unique_ptr<GoroutineCensus>> GoroutineCensus::open(pid_t pid, std::shared_ptr<const GoBinary> binary) {
+  if (!binary) return Error{ErrorKind::NotFound, "census unavailable: no binary"};
+  std::unique_ptr<GoroutineCensus> c(new GoroutineCensus());
+  c->pid_ = pid;
+  c->binary_ = std::move(binary);
+  const GoBinary& bin = *c->binary_;
+
+  auto bias = read_load_bias(pid, bin.elf());
+  if (!bias) return bias.error();
+  c->load_bias_ = *bias;
+
+  // Every field, DWARF or table, checked once against sizeof(g) here so
+  // that decoding a g later is plain loads from a buffer of that size.
+  const StructOffsets& offs = bin.offsets();
+  GLayout& l = c->layout_;
+  try {
+    uint64_t sched = offs.at("runtime.g.sched"), stack = offs.at("runtime.g.stack");
+    l.size = offs.at("runtime.g");
+    l.goid = offs.at("runtime.g.goid");
+    l.status = offs.at("runtime.g.atomicstatus");
+    l.wait_reason = offs.at("runtime.g.waitreason");
+    l.wait_since = offs.at("runtime.g.waitsince");
+    l.gopc = offs.at("runtime.g.gopc");
+    l.start_pc = offs.at("runtime.g.startpc");
+    l.sched_sp = sched + offs.at("runtime.gobuf.sp");
+    l.sched_pc = sched + offs.at("runtime.gobuf.pc");
+    l.sched_bp = sched + offs.at("runtime.gobuf.bp");
+    l.stack_lo = stack + offs.at("runtime.stack.lo");
+    l.stack_hi = stack + offs.at("runtime.stack.hi");
+  } catch (const ParseError& e) {
+    return Error{ErrorKind::NotFound, std::string("census unavailable: ") + e.what()};
+  }
+  if (bin.go_version().minor >= 21) {
+    auto parent = offs.get("runtime.g.parentGoid");
+    if (!parent) return Error{ErrorKind::NotFound, "census unavailable: offset runtime.g.parentGoid unknown"};
+    l.parent_goid = parent->value;
+  }
+  for (uint64_t end : {l.goid + 8, l.status + 4, l.wait_reason + 1, l.wait_since + 8, l.gopc + 8, l.start_pc + 8,
+                       l.sched_sp + 8, l.sched_pc + 8, l.sched_bp + 8, l.stack_lo + 8, l.stack_hi + 8,
+                       l.parent_goid.value_or(0) + 8}) {
+    if (l.size == 0 || end > l.size)
+      return Error{ErrorKind::Corrupt, "census unavailable: runtime.g offsets run past sizeof(g) = " +
+                                           std::to_string(l.size)};
+  }
+
+  for (const char* name : {"runtime.morestack", "runtime.morestack_noctxt"})
+    if (auto f = bin.pclntab().func_by_name(name)) c->morestack_entries_.push_back(f->entry);
+
+  // Fail on an unreadable process here, with its reason, rather than as
+  // "allgs not found" below: read the ELF header the kernel mapped.
+  ProcessMemory mem(pid);
+  for (const ElfSegment& seg : bin.elf().segments()) {
+    if (seg.type != PT_LOAD || seg.offset != 0) continue;
+    auto magic = mem.read_value<uint32_t>(seg.vaddr + c->load_bias_);
+    if (!magic) return magic.error();
+    break;
+  }
+
+  if (auto sym = bin.elf().symbol("runtime.allgs")) {
+    c->allgs_ = sym->value;
+    return c;
+  }
+
+  // Stripped: allgadd is the one function that appends to allgs (in every
+  // version 1.19-1.26: lock(&allglock); allgs = append(allgs, gp); update
+  // allgptr and allglen). Its RIP-relative operands name allglock, allgs,
+  // allgs+8 (len), allgs+16 (cap), allgptr, allglen and writeBarrier. A
+  // slice header is an operand whose +8 is one too; it is allgs if the live
+  // process agrees: a sane header whose first g is the main goroutine
+  // (goid 1), the first g newproc1 ever adds.
+  auto allgadd = bin.pclntab().func_by_name("runtime.allgadd");
+  if (allgadd && bin.elf().arch() == Arch::Amd64) {
+    std::vector<uint64_t> operands = rip_relative_operands(bin.elf(), *allgadd);
+    std::set<uint64_t> addresses(operands.begin(), operands.end());
+    for (uint64_t candidate : addresses) {
+      if (!addresses.count(candidate + 8)) continue;
+      auto h = mem.read_value<SliceHeader>(candidate + c->load_bias_);
+      if (!h || h->ptr == 0 || h->len == 0 || h->len > h->cap || h->cap >= kMaxAllgs) continue;
+      auto g0 = mem.read_value<uint64_t>(h->ptr);
+      if (!g0 || *g0 == 0) continue;
+      auto goid = mem.read_value<uint64_t>(*g0 + l.goid);
+      if (goid && *goid == 1) {
+        c->allgs_ = candidate;
+        return c;
+      }
+    }
+  }
+  return Error{ErrorKind::NotFound, "census unavailable: runtime.allgs not found (stripped binary)"};
+}
+
+// allgs only grows, by append under allglock; a reader outside the process
+// cannot take the lock. The header is read before and after the array: if
+// the array did not move, the entries read are gs (a concurrent append only
+// adds past the length read first). If it moved, read again.
+Result<std::vector<uint64_t>> GoroutineCensus::read_allgs() const {
+  ProcessMemory mem(pid_);
+  const uint64_t header_at = allgs_ + load_bias_;
+  for (int attempt = 0; attempt < 4; attempt++) {
+    auto h = mem.read_value<SliceHeader>(header_at);
+    if (!h) return h.error();
+    if (h->len == 0) return std::vector<uint64_t>{};
+    if (h->ptr == 0 || h->len > h->cap || h->cap >= kMaxAllgs)
+      return Error{ErrorKind::Corrupt, "runtime.allgs at " + hex(header_at) + " is not a slice header (ptr " +
+                                           hex(h->ptr) + ", len " + std::to_string(h->len) + ", cap " +
+                                           std::to_string(h->cap) + ")"};
+    std::vector<uint64_t> gs(h->len);
+    auto r = mem.read(h->ptr, gs.data(), gs.size() * sizeof(uint64_t));
+    if (!r) return r.error();
+    auto again = mem.read_value<SliceHeader>(header_at);
+    if (!again) return again.error();
+    if (again->ptr == h->ptr) return gs;
+  }
+  return Error{ErrorKind::Io, "runtime.allgs kept moving while being read (goroutines being created very fast)"};
+}
+
+uint8_t GoroutineCensus::frame_flags(uint64_t sym_pc) {
+  auto it = frame_flags_.find(sym_pc);
+  if (it != frame_flags_.end()) return it->second;
+  uint8_t flags = 0;
+  std::vector<SourceFrame> frames = binary_->pclntab().frames(sym_pc);
+  if (frames.empty()) {
+    flags = kNoFunction;
+  } else {
+    for (const SourceFrame& f : frames)
+      if (!is_runtime_package(package_of(f.function))) flags |= kUserFrame;
+    std::string_view physical = frames.back().function;
+    if (physical == "runtime.sigpanic" || physical == "runtime.asyncPreempt" || physical == "runtime.debugCallV2")
+      flags |= kInjected;
+  }
+  frame_flags_.emplace(sym_pc, flags);
+  return flags;
+}
+
+// A goroutine descheduled at a stack-growth check (morestack -> newstack ->
+// preemption, Go 1.19-1.26) has g.sched.pc just after `CALL
+// runtime.morestack*` in the prologue of f, before f pushed its frame
+// pointer: g.sched.bp is still f's caller's frame. f's return address is at
+// g.sched.sp (morestack stores f's SP at entry). Without this, the walk
+// would skip f's caller.
+bool GoroutineCensus::returns_from_morestack(uint64_t pc) {
+  if (binary_->elf().arch() != Arch::Amd64 || morestack_entries_.empty()) return false;
+  auto it = morestack_returns_.find(pc);
+  if (it != morestack_returns_.end()) return it->second;
+  bool result = false;
+  if (auto call = binary_->elf().read_vaddr(pc - 5, 5, "call before " + hex(pc)); call && call->u8(0) == 0xe8) {
+    uint64_t target = pc + static_cast<int64_t>(call->i32(1));
+    result = std::find(morestack_entries_.begin(), morestack_entries_.end(), target) != morestack_entries_.end();
+  }
+  morestack_returns_.emplace(pc, result);
+  return result;
+}
+
+// Level-synchronous frame-pointer walk: each round reads the next saved
+// (fp, return PC) pair of every goroutine still walking in one batch.
+std::optional<Error> GoroutineCensus::find_block_pcs(std::vector<Walk>& walks, std::vector<GoroutineRecord>& records) {
+  ProcessMemory mem(pid_);
+  std::vector<uint64_t> slots;
+  std::vector<RemoteRead> reads;
+  std::vector<uint8_t> filled;
+  std::vector<Walk> next;
+  while (!walks.empty()) {
+    slots.assign(2 * walks.size(), 0);
+    reads.clear();
+    for (size_t k = 0; k < walks.size(); k++) {
+      const Walk& w = walks[k];
+      reads.push_back(w.pc_slot ? RemoteRead{w.pc_slot, 8, &slots[2 * k]} : RemoteRead{w.fp, 16, &slots[2 * k]});
+    }
+    auto A = std::chrono::steady_clock::now();
+    if (auto r = mem.read_batch(reads, filled); !r) return r.error();
+    fprintf(stderr, "  level %zu reads %.1f ms\n", reads.size(), std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - A).count());
+    next.clear();
+    for (size_t k = 0; k < walks.size(); k++) {
+      const Walk& w = walks[k];
+      if (!filled[k]) continue;
+      const uint64_t pc = w.pc_slot ? slots[2 * k] : slots[2 * k + 1];
+      const uint64_t caller_fp = w.pc_slot ? w.fp : slots[2 * k];
+      if (pc <= load_bias_) continue;
+      const uint64_t sym = w.exact ? pc - load_bias_ : pc - load_bias_ - 1;
+      const uint8_t flags = frame_flags(sym);
+      if (flags & kNoFunction) continue;
+      if (flags & kUserFrame) {
+        records[w.record].block_pc = sym + 1;
+        continue;
+      }
+      // Callers' frames lie above (the stack grows down); a pointer that
+      // does not go up, or leaves the stack, ends a stale or torn chain, and
+      // 0 is the end of the chain (the goexit frame).
+      const bool moved_up = w.pc_slot ? caller_fp >= w.fp : caller_fp > w.fp;
+      if (w.depth + 1 >= kMaxFrames || !moved_up || caller_fp % 8 || caller_fp < w.lo || caller_fp + 16 > w.hi)
+        continue;
+      next.push_back(Walk{w.record, caller_fp, 0, w.lo, w.hi, (flags & kInjected) != 0, w.depth + 1});
+    }
+    walks.swap(next);
+  }
+  return std::nullopt;
+}
+
+Result<std::vector<GoroutineRecord>> GoroutineCensus::snapshot(CensusStats* stats) {
+  const auto started = std::chrono::steady_clock::now();
+  auto gs = read_allgs();
+  if (!gs) return gs.error();
+
+  const GLayout& l = layout_;
+  std::vector<uint8_t> buf(gs->size() * l.size);
+  std::vector<RemoteRead> reads;
+  reads.reserve(gs->size());
+  for (size_t i = 0; i < gs->size(); i++)
+    if ((*gs)[i]) reads.push_back(RemoteRead{(*gs)[i], l.size, buf.data() + i * l.size});
+  std::vector<uint8_t> filled;
+  auto T1 = std::chrono::steady_clock::now();
+  auto n = ProcessMemory(pid_).read_batch(reads, filled);
+  if (!n) return n.error();
+  auto T2 = std::chrono::steady_clock::now();
+
+  // Before 1.23 entersyscall saved no frame pointer (g.syscallbp came in
+  // 1.23): a goroutine in a syscall then has a stale g.sched.bp.
+  const bool syscall_bp_saved = binary_->go_version().minor >= 23;
+  std::vector<GoroutineRecord> records;
+  std::vector<Walk> walks;
+  for (size_t r = 0; r < reads.size(); r++) {
+    if (!filled[r]) continue;
+    const uint8_t* g = static_cast<const uint8_t*>(reads[r].dest);
+    const uint32_t status = load_u32(g + l.status) & ~kGscan;
+    if (status == uint32_t(GStatus::Dead) || status == uint32_t(GStatus::DeadExtra)) continue;
+    GoroutineRecord rec;
+    rec.goid = load_u64(g + l.goid);
+    rec.parent_goid = l.parent_goid ? load_u64(g + *l.parent_goid) : 0;
+    rec.status = status;
+    rec.wait_reason = g[l.wait_reason];
+    const uint64_t gopc = load_u64(g + l.gopc), start_pc = load_u64(g + l.start_pc);
+    rec.gopc = gopc > load_bias_ ? gopc - load_bias_ : 0;
+    rec.start_pc = start_pc > load_bias_ ? start_pc - load_bias_ : 0;
+    rec.wait_since = static_cast<int64_t>(load_u64(g + l.wait_since));
+    records.push_back(rec);
+
+    // A running goroutine's g.sched is whatever it was when it last
+    // stopped; a copystack one's stack is moving under us.
+    GStatus s = GStatus(status);
+    if (s != GStatus::Runnable && s != GStatus::Syscall && s != GStatus::Waiting && s != GStatus::Preempted &&
+        s != GStatus::Leaked)
+      continue;
+    const uint64_t sched_pc = load_u64(g + l.sched_pc), sched_sp = load_u64(g + l.sched_sp);
+    const uint64_t sched_bp = load_u64(g + l.sched_bp);
+    const uint64_t lo = load_u64(g + l.stack_lo), hi = load_u64(g + l.stack_hi);
+    if (sched_pc <= load_bias_ || lo >= hi) continue;
+
+    // The innermost frame: g.sched.pc is where the goroutine resumes — in
+    // gopark, just after its call to mcall, for a parked one; at the entry
+    // of its function for one never run. Go's unwinder looks up pc-1 unless
+    // pc is the entry (symPC); so does this.
+    const uint64_t pc = sched_pc - load_bias_;
+    auto func = binary_->pclntab().find_func(pc);
+    if (!func) continue;
+    const uint64_t sym = pc > func->entry ? pc - 1 : pc;
+    const uint8_t flags = frame_flags(sym);
+    if (flags & kUserFrame) {
+      records.back().block_pc = sym + 1;
+      continue;
+    }
+    if (s == GStatus::Syscall && !syscall_bp_saved) continue;
+    // g.sched.bp is the frame pointer of that innermost function (mcall
+    // stores its caller's BP: BP itself in 1.19/1.20, *BP from 1.21 when
+    // mcall got a frame of its own), except after morestack (see
+    // returns_from_morestack).
+    Walk w{records.size() - 1, sched_bp, 0, lo, hi, (flags & kInjected) != 0, 1};
+    if (returns_from_morestack(pc)) {
+      if (sched_sp < lo || sched_sp + 8 > hi) continue;
+      w.pc_slot = sched_sp;
+    } else if (sched_bp % 8 || sched_bp < lo || sched_bp + 16 > hi) {
+      continue;
+    }
+    walks.push_back(w);
+    static int printed = 0;
+    if (printed++ < 5 || printed % 20000 == 0) fprintf(stderr, "hi-bp %lu hi-sp %lu hi-lo %lu g %lx\n", hi - sched_bp, hi - sched_sp, hi - lo, reads[r].address);
+  }
+  auto T3 = std::chrono::steady_clock::now();
+  if (auto err = find_block_pcs(walks, records)) return *err;
+  auto T4 = std::chrono::steady_clock::now();
+  auto ms = [](auto a, auto b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
+  fprintf(stderr, "allgs %.1f gread %.1f decode %.1f walk %.1f\n", ms(started, T1), ms(T1, T2), ms(T2, T3), ms(T3, T4));
+
+  if (stats) {
+    stats->allglen = gs->size();
+    stats->live = records.size();
+    stats->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  }
+  return records;
+}
+
+}  // namespace goroscope

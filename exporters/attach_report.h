@@ -1,0 +1,55 @@
+// The report of `goroscope attach`: one process's goroutines per creation
+// site, with states, lifetimes, blocking sites and leak verdicts. Rendered as
+// the JSON document of the contract in DESIGN.md, as a live top-like table on
+// a terminal, or as plain periodic text.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "daemon/goroutine_tracker.h"
+#include "daemon/leak_detector.h"
+#include "symbols/pclntab.h"
+
+namespace goroscope {
+
+// A source location named from pclntab: the innermost (inlined) frame.
+struct SourceSite {
+  std::string function, file;
+  int line = 0;
+};
+// The site of a return address (a `go` statement's gopc, a blocking frame):
+// looked up at pc - 1, the call instruction, with inlined frames expanded.
+SourceSite site_of_return_address(const Pclntab& pclntab, uint64_t pc);
+SourceSite function_at(const Pclntab& pclntab, uint64_t pc);
+
+struct AttachSnapshot {
+  int pid = 0;
+  std::string exe;
+  std::string go_version;
+  double elapsed_seconds = 0;
+  uint64_t live = 0, created_total = 0, exited_total = 0;
+  double creation_rate = 0;  // per second, since the previous snapshot
+  std::vector<SiteStats> sites;
+  std::map<uint64_t, double> site_creation_rate;  // gopc -> per second
+  std::vector<LeakVerdict> leaks;
+  bool census_available = false;
+  double census_seconds = 0;
+  uint64_t lost_events = 0;
+  std::map<std::string, uint64_t> probe_hits;
+  double cost_per_hit_seconds = 0;
+  std::vector<std::string> sampled_probes;
+  std::vector<std::string> warnings;
+};
+
+nlohmann::json attach_json(const AttachSnapshot& snap, const Pclntab& pclntab);
+// Plain text: a header and a table of the top `max_sites` sites.
+void print_attach_text(std::ostream& out, const AttachSnapshot& snap, const Pclntab& pclntab, size_t max_sites);
+// The live view: clears the terminal and draws the table sized to it.
+void draw_attach_top(std::ostream& out, const AttachSnapshot& snap, const Pclntab& pclntab, int rows, int cols);
+
+}  // namespace goroscope
