@@ -13,9 +13,10 @@
  * Every struct offset comes from user space (symbols/) through rodata; none
  * is hard-coded here. */
 #include "vmlinux.h"
+
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
-#include <bpf/bpf_core_read.h>
+
 #include "goroutines.h"
 
 const volatile __u32 target_tgid = 0; /* 0: any process */
@@ -60,8 +61,7 @@ struct {
 #define GO_ARG0(ctx) ((ctx)->ax)
 #define GO_ARG2(ctx) ((ctx)->cx)
 #define GO_G(ctx) ((ctx)->r14)
-static __always_inline __u64 go_return_address(struct pt_regs *ctx)
-{
+static __always_inline __u64 go_return_address(struct pt_regs *ctx) {
 	__u64 pc = 0;
 	bpf_probe_read_user(&pc, sizeof(pc), (void *)ctx->sp);
 	return pc;
@@ -70,23 +70,18 @@ static __always_inline __u64 go_return_address(struct pt_regs *ctx)
 #define GO_ARG0(ctx) ((ctx)->regs[0])
 #define GO_ARG2(ctx) ((ctx)->regs[2])
 #define GO_G(ctx) ((ctx)->regs[28])
-static __always_inline __u64 go_return_address(struct pt_regs *ctx)
-{
-	return ctx->regs[30];
-}
+static __always_inline __u64 go_return_address(struct pt_regs *ctx) { return ctx->regs[30]; }
 #else
 #error "goroutines.bpf.c: Go register mapping only for x86 (amd64) and arm64"
 #endif
 
-static __always_inline __u64 read_u64(__u64 addr)
-{
+static __always_inline __u64 read_u64(__u64 addr) {
 	__u64 v = 0;
 	bpf_probe_read_user(&v, sizeof(v), (void *)addr);
 	return v;
 }
 
-static __always_inline void count(void *map, __u32 index)
-{
+static __always_inline void count(void *map, __u32 index) {
 	__u64 *n = bpf_map_lookup_elem(map, &index);
 	if (n)
 		__sync_fetch_and_add(n, 1);
@@ -94,8 +89,7 @@ static __always_inline void count(void *map, __u32 index)
 
 /* Filters on the target, counts the hit and reserves an event; NULL if this
  * is another process or the ring buffer is full (counted as lost). */
-static __always_inline struct goroutine_event *begin_event(__u32 probe, __u32 kind)
-{
+static __always_inline struct goroutine_event *begin_event(__u32 probe, __u32 kind) {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	if (target_tgid && tgid != target_tgid)
 		return NULL;
@@ -113,8 +107,7 @@ static __always_inline struct goroutine_event *begin_event(__u32 probe, __u32 ki
 }
 
 SEC("uprobe")
-int BPF_KPROBE(goroutine_create)
-{
+int BPF_KPROBE(goroutine_create) {
 	struct goroutine_event *e = begin_event(PROBE_CREATE, GOROUTINE_CREATE);
 	if (!e)
 		return 0;
@@ -137,8 +130,7 @@ int BPF_KPROBE(goroutine_create)
 }
 
 SEC("uprobe")
-int BPF_KPROBE(goroutine_exit)
-{
+int BPF_KPROBE(goroutine_exit) {
 	struct goroutine_event *e = begin_event(PROBE_EXIT, GOROUTINE_EXIT);
 	if (!e)
 		return 0;
@@ -154,8 +146,7 @@ int BPF_KPROBE(goroutine_exit)
 }
 
 SEC("uprobe")
-int BPF_KPROBE(goroutine_park)
-{
+int BPF_KPROBE(goroutine_park) {
 	struct goroutine_event *e = begin_event(PROBE_PARK, GOROUTINE_PARK);
 	if (!e)
 		return 0;
@@ -169,8 +160,7 @@ int BPF_KPROBE(goroutine_park)
 }
 
 SEC("uprobe")
-int BPF_KPROBE(goroutine_ready)
-{
+int BPF_KPROBE(goroutine_ready) {
 	struct goroutine_event *e = begin_event(PROBE_READY, GOROUTINE_READY);
 	if (!e)
 		return 0;

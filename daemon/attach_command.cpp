@@ -159,6 +159,10 @@ int run_attach(const AttachOptions& options) {
   (*probes)->poll(0, on_event);
   if (!take_census() && watch.exited()) return fail("PID " + std::to_string(options.pid) + " exited during attach");
 
+  std::cerr << "goroscope: attached to PID " << options.pid << " (" << target->exe_path << ", "
+            << binary->go_version().raw << "): " << tracker.live() << " goroutines"
+            << (census ? "" : " (census unavailable: counting from now)") << "; Ctrl-C for the final report\n";
+
   const bool tty = isatty(STDOUT_FILENO);
   const bool live_view = options.format == "text" && options.top && tty;
   const bool periodic_text = options.format == "text" && !live_view;

@@ -13,7 +13,6 @@
 #include <cstring>
 #include <fstream>
 #include <set>
-#include <span>
 #include <string_view>
 
 #include "daemon/process_memory.h"
@@ -28,11 +27,15 @@ constexpr uint32_t kGscan = 0x1000;
 constexpr uint64_t kMaxAllgs = 100'000'000;
 // Frames walked per goroutine before giving up on finding user code.
 constexpr int kMaxFrames = 32;
+// gs sit 400-500 bytes apart in the heap (one size class) and only the
+// first ~300 bytes of each are read: reading the rest, or an object between
+// two gs, is cheaper than another iovec (see ProcessMemory::read_batch).
+constexpr size_t kMergeGap = 2048;
 
 // frame_flags() bits.
-constexpr uint8_t kUserFrame = 1;    // some (inlined) frame at this PC is outside the runtime packages
-constexpr uint8_t kInjected = 2;     // sigpanic/asyncPreempt/debugCallV2: the caller's PC is exact, not a return address
-constexpr uint8_t kNoFunction = 4;   // the PC is in no function: the chain is broken
+constexpr uint8_t kUserFrame = 1;   // some (inlined) frame at this PC is outside the runtime packages
+constexpr uint8_t kInjected = 2;    // sigpanic/asyncPreempt/debugCallV2: the caller's PC is exact, not a return address
+constexpr uint8_t kNoFunction = 4;  // the PC is in no function: the chain is broken
 
 struct SliceHeader {
   uint64_t ptr = 0, len = 0, cap = 0;
@@ -99,14 +102,12 @@ std::vector<uint64_t> rip_relative_operands(const ElfImage& elf, const FuncInfo&
 
 }  // namespace
 
-struct GoroutineCensus::Walk {
-  size_t record = 0;     // index into the snapshot's records
-  uint64_t fp = 0;       // the frame pointer whose saved caller comes next (runtime address)
-  uint64_t pc_slot = 0;  // if set: read the next PC from here and keep fp (see returns_from_morestack)
-  uint64_t lo = 0, hi = 0;  // the goroutine's stack
-  bool exact = false;    // the next PC is exact rather than a return address
-  int depth = 0;
-};
+SourceFrame blocking_frame(const Pclntab& pclntab, uint64_t block_pc) {
+  if (!block_pc) return {};
+  for (const SourceFrame& f : pclntab.frames(block_pc - 1))
+    if (!is_runtime_package(package_of(f.function))) return f;
+  return {};
+}
 
 Result<uint64_t> read_load_bias(pid_t pid, const ElfImage& elf) {
   const std::string proc = "/proc/" + std::to_string(pid);
@@ -133,10 +134,11 @@ Result<uint64_t> read_load_bias(pid_t pid, const ElfImage& elf) {
                &inode, &path_at) < 7)
       continue;
     if (offset != 0) continue;
-    // The executable is recognised by its identity, not its name: the name
-    // is relative to the target's mount namespace. On overlayfs (container
-    // images) maps may report the underlying file's device, so the name as
-    // /proc/PID/exe gives it (the same kernel path rendering) also counts.
+    // The executable is recognised by its identity, not by the path
+    // goroscope opened it through (a container's binary is not at the path
+    // the container sees). On overlayfs (container images) maps may report
+    // the underlying file's device and inode; then the name as
+    // /proc/PID/exe renders it, the same kernel rendering as maps, matches.
     bool same_file = inode == st.st_ino && dev_major == major(st.st_dev) && dev_minor == minor(st.st_dev);
     bool same_name = !exe_name.empty() && path_at > 0 && std::string_view(line).substr(path_at) == exe_name;
     if (same_file || same_name) {
@@ -171,9 +173,10 @@ Result<std::unique_ptr<GoroutineCensus>> GoroutineCensus::open(pid_t pid, std::s
   // that decoding a g later is plain loads from a buffer of that size.
   const StructOffsets& offs = bin.offsets();
   GLayout& l = c->layout_;
+  uint64_t g_size = 0;
   try {
     uint64_t sched = offs.at("runtime.g.sched"), stack = offs.at("runtime.g.stack");
-    l.size = offs.at("runtime.g");
+    g_size = offs.at("runtime.g");
     l.goid = offs.at("runtime.g.goid");
     l.status = offs.at("runtime.g.atomicstatus");
     l.wait_reason = offs.at("runtime.g.waitreason");
@@ -193,12 +196,13 @@ Result<std::unique_ptr<GoroutineCensus>> GoroutineCensus::open(pid_t pid, std::s
     if (!parent) return Error{ErrorKind::NotFound, "census unavailable: offset runtime.g.parentGoid unknown"};
     l.parent_goid = parent->value;
   }
-  for (uint64_t end : {l.goid + 8, l.status + 4, l.wait_reason + 1, l.wait_since + 8, l.gopc + 8, l.start_pc + 8,
-                       l.sched_sp + 8, l.sched_pc + 8, l.sched_bp + 8, l.stack_lo + 8, l.stack_hi + 8,
-                       l.parent_goid.value_or(0) + 8}) {
-    if (l.size == 0 || end > l.size)
-      return Error{ErrorKind::Corrupt, "census unavailable: runtime.g offsets run past sizeof(g) = " +
-                                           std::to_string(l.size)};
+  for (uint64_t end :
+       {l.goid + 8, l.status + 4, l.wait_reason + 1, l.wait_since + 8, l.gopc + 8, l.start_pc + 8, l.sched_sp + 8,
+        l.sched_pc + 8, l.sched_bp + 8, l.stack_lo + 8, l.stack_hi + 8, l.parent_goid.value_or(0) + 8}) {
+    if (end > g_size)
+      return Error{ErrorKind::Corrupt,
+                   "census unavailable: runtime.g offsets run past sizeof(g) = " + std::to_string(g_size)};
+    l.span = std::max(l.span, end);
   }
 
   for (const char* name : {"runtime.morestack", "runtime.morestack_noctxt"})
@@ -234,9 +238,9 @@ Result<std::unique_ptr<GoroutineCensus>> GoroutineCensus::open(pid_t pid, std::s
       if (!addresses.count(candidate + 8)) continue;
       auto h = mem.read_value<SliceHeader>(candidate + c->load_bias_);
       if (!h || h->ptr == 0 || h->len == 0 || h->len > h->cap || h->cap >= kMaxAllgs) continue;
-      auto g0 = mem.read_value<uint64_t>(h->ptr);
-      if (!g0 || *g0 == 0) continue;
-      auto goid = mem.read_value<uint64_t>(*g0 + l.goid);
+      auto first_g = mem.read_value<uint64_t>(h->ptr);
+      if (!first_g || *first_g == 0) continue;
+      auto goid = mem.read_value<uint64_t>(*first_g + l.goid);
       if (goid && *goid == 1) {
         c->allgs_ = candidate;
         return c;
@@ -249,27 +253,41 @@ Result<std::unique_ptr<GoroutineCensus>> GoroutineCensus::open(pid_t pid, std::s
 // allgs only grows, by append under allglock; a reader outside the process
 // cannot take the lock. The header is read before and after the array: if
 // the array did not move, the entries read are gs (a concurrent append only
-// adds past the length read first). If it moved, read again.
+// adds past the length read first). If it moved, or the header was read
+// half-updated (append writes cap, ptr, len in turn), read again.
 Result<std::vector<uint64_t>> GoroutineCensus::read_allgs() const {
   ProcessMemory mem(pid_);
   const uint64_t header_at = allgs_ + load_bias_;
+  std::string problem;
   for (int attempt = 0; attempt < 4; attempt++) {
     auto h = mem.read_value<SliceHeader>(header_at);
     if (!h) return h.error();
     if (h->len == 0) return std::vector<uint64_t>{};
-    if (h->ptr == 0 || h->len > h->cap || h->cap >= kMaxAllgs)
-      return Error{ErrorKind::Corrupt, "runtime.allgs at " + hex(header_at) + " is not a slice header (ptr " +
-                                           hex(h->ptr) + ", len " + std::to_string(h->len) + ", cap " +
-                                           std::to_string(h->cap) + ")"};
+    if (h->ptr == 0 || h->len > h->cap || h->cap >= kMaxAllgs) {
+      problem = "runtime.allgs at " + hex(header_at) + " is not a slice header (ptr " + hex(h->ptr) + ", len " +
+                std::to_string(h->len) + ", cap " + std::to_string(h->cap) + ")";
+      continue;
+    }
     std::vector<uint64_t> gs(h->len);
     auto r = mem.read(h->ptr, gs.data(), gs.size() * sizeof(uint64_t));
     if (!r) return r.error();
     auto again = mem.read_value<SliceHeader>(header_at);
     if (!again) return again.error();
     if (again->ptr == h->ptr) return gs;
+    problem = "runtime.allgs kept moving while being read (goroutines being created very fast)";
   }
-  return Error{ErrorKind::Io, "runtime.allgs kept moving while being read (goroutines being created very fast)"};
+  return Error{ErrorKind::Corrupt, problem};
 }
+
+// One goroutine's frame-pointer walk, between two batched reads.
+struct GoroutineCensus::Walk {
+  size_t record = 0;        // index into the snapshot's records
+  uint64_t fp = 0;          // frame pointer whose saved (caller fp, return PC) pair comes next
+  uint64_t pc_slot = 0;     // if set: the next PC is stored here instead, and fp is kept (morestack)
+  uint64_t lo = 0, hi = 0;  // the goroutine's stack
+  bool exact = false;       // the next PC is exact rather than a return address
+  int depth = 0;            // frames looked at so far
+};
 
 uint8_t GoroutineCensus::frame_flags(uint64_t sym_pc) {
   auto it = frame_flags_.find(sym_pc);
@@ -287,6 +305,19 @@ uint8_t GoroutineCensus::frame_flags(uint64_t sym_pc) {
   }
   frame_flags_.emplace(sym_pc, flags);
   return flags;
+}
+
+// g.sched.pc is where a goroutine resumes: in gopark just after its call to
+// mcall for a parked one, at the entry of its function for one never run.
+// Go's unwinder looks up pc-1 unless pc is the function's entry (symPC in
+// traceback.go); so does this. 0: pc is in no function.
+uint64_t GoroutineCensus::resume_lookup_pc(uint64_t pc) {
+  auto it = resume_lookup_pcs_.find(pc);
+  if (it != resume_lookup_pcs_.end()) return it->second;
+  uint64_t sym = 0;
+  if (auto func = binary_->pclntab().find_func(pc)) sym = pc > func->entry ? pc - 1 : pc;
+  resume_lookup_pcs_.emplace(pc, sym);
+  return sym;
 }
 
 // A goroutine descheduled at a stack-growth check (morestack -> newstack ->
@@ -308,45 +339,63 @@ bool GoroutineCensus::returns_from_morestack(uint64_t pc) {
   return result;
 }
 
-// Level-synchronous frame-pointer walk: each round reads the next saved
-// (fp, return PC) pair of every goroutine still walking in one batch.
+// Level-synchronous frame-pointer walk. Each round reads, for every
+// goroutine still walking, one window of its stack starting at the next
+// frame record, in one batch; the walk then follows the chain inside the
+// window as far as it goes. The kernel's cost is per read, not per byte, and
+// a parked goroutine's first user frame is usually a few hundred bytes above
+// g.sched.bp (the whole stack above it is 264 bytes for a chan send, 456 for
+// a select in startupleak), so most goroutines need one read in all.
+// The stack is read a moment after the g: a goroutine that ran in between
+// no longer has the frames its g.sched describes, and its chain then mostly
+// breaks (block_pc 0; about 1 in 5,000 lock waiters in mutexcontention).
 std::optional<Error> GoroutineCensus::find_block_pcs(std::vector<Walk>& walks, std::vector<GoroutineRecord>& records) {
+  constexpr uint64_t kWindow = 1024;
   ProcessMemory mem(pid_);
-  std::vector<uint64_t> slots;
   std::vector<RemoteRead> reads;
   std::vector<uint8_t> filled;
   std::vector<Walk> next;
   while (!walks.empty()) {
-    slots.assign(2 * walks.size(), 0);
     reads.clear();
-    for (size_t k = 0; k < walks.size(); k++) {
-      const Walk& w = walks[k];
-      reads.push_back(w.pc_slot ? RemoteRead{w.pc_slot, 8, &slots[2 * k]} : RemoteRead{w.fp, 16, &slots[2 * k]});
+    uint64_t total = 0;
+    for (const Walk& w : walks) {
+      const uint64_t start = w.pc_slot ? w.pc_slot : w.fp;
+      reads.push_back(RemoteRead{start, std::min(w.hi, start + kWindow) - start, reinterpret_cast<void*>(total)});
+      total += reads.back().size;
     }
-    auto A = std::chrono::steady_clock::now();
+    if (stack_buf_.size() < total) stack_buf_.resize(total);
+    for (RemoteRead& r : reads) r.dest = stack_buf_.data() + reinterpret_cast<uintptr_t>(r.dest);
     if (auto r = mem.read_batch(reads, filled); !r) return r.error();
-    fprintf(stderr, "  level %zu reads %.1f ms\n", reads.size(), std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - A).count());
+
     next.clear();
     for (size_t k = 0; k < walks.size(); k++) {
-      const Walk& w = walks[k];
       if (!filled[k]) continue;
-      const uint64_t pc = w.pc_slot ? slots[2 * k] : slots[2 * k + 1];
-      const uint64_t caller_fp = w.pc_slot ? w.fp : slots[2 * k];
-      if (pc <= load_bias_) continue;
-      const uint64_t sym = w.exact ? pc - load_bias_ : pc - load_bias_ - 1;
-      const uint8_t flags = frame_flags(sym);
-      if (flags & kNoFunction) continue;
-      if (flags & kUserFrame) {
-        records[w.record].block_pc = sym + 1;
-        continue;
+      const uint64_t start = reads[k].address, end = start + reads[k].size;
+      const uint8_t* window = static_cast<const uint8_t*>(reads[k].dest);
+      Walk w = walks[k];
+      for (;;) {
+        // Invariant: the slot(s) about to be read lie inside the window.
+        const uint64_t at = w.pc_slot ? w.pc_slot : w.fp;
+        const uint64_t pc = load_u64(window + (at - start) + (w.pc_slot ? 0 : 8));
+        const uint64_t caller_fp = w.pc_slot ? w.fp : load_u64(window + (at - start));
+        if (pc <= load_bias_) break;
+        const uint64_t sym = w.exact ? pc - load_bias_ : pc - load_bias_ - 1;
+        const uint8_t flags = frame_flags(sym);
+        if (flags & kNoFunction) break;
+        if (flags & kUserFrame) {
+          records[w.record].block_pc = sym + 1;
+          break;
+        }
+        // Callers' frames lie above (the stack grows down); a pointer that
+        // does not go up, or leaves the stack, ends a stale or torn chain,
+        // and 0 ends the chain itself (the goexit frame).
+        if (w.depth + 1 >= kMaxFrames || caller_fp <= at || caller_fp % 8 || caller_fp + 16 > w.hi) break;
+        w = Walk{w.record, caller_fp, 0, w.lo, w.hi, (flags & kInjected) != 0, w.depth + 1};
+        if (caller_fp + 16 > end) {
+          next.push_back(w);
+          break;
+        }
       }
-      // Callers' frames lie above (the stack grows down); a pointer that
-      // does not go up, or leaves the stack, ends a stale or torn chain, and
-      // 0 is the end of the chain (the goexit frame).
-      const bool moved_up = w.pc_slot ? caller_fp >= w.fp : caller_fp > w.fp;
-      if (w.depth + 1 >= kMaxFrames || !moved_up || caller_fp % 8 || caller_fp < w.lo || caller_fp + 16 > w.hi)
-        continue;
-      next.push_back(Walk{w.record, caller_fp, 0, w.lo, w.hi, (flags & kInjected) != 0, w.depth + 1});
     }
     walks.swap(next);
   }
@@ -358,29 +407,31 @@ Result<std::vector<GoroutineRecord>> GoroutineCensus::snapshot(CensusStats* stat
   auto gs = read_allgs();
   if (!gs) return gs.error();
 
+  // Only the prefix of each g holding the fields read. gs allocated one
+  // after another sit next to each other in the heap (one size class), so
+  // most reads merge into a few large ones.
   const GLayout& l = layout_;
-  std::vector<uint8_t> buf(gs->size() * l.size);
+  if (g_buf_.size() < gs->size() * l.span) g_buf_.resize(gs->size() * l.span);
   std::vector<RemoteRead> reads;
   reads.reserve(gs->size());
   for (size_t i = 0; i < gs->size(); i++)
-    if ((*gs)[i]) reads.push_back(RemoteRead{(*gs)[i], l.size, buf.data() + i * l.size});
+    if ((*gs)[i]) reads.push_back(RemoteRead{(*gs)[i], l.span, g_buf_.data() + i * l.span});
   std::vector<uint8_t> filled;
-  auto T1 = std::chrono::steady_clock::now();
-  auto n = ProcessMemory(pid_).read_batch(reads, filled);
-  if (!n) return n.error();
-  auto T2 = std::chrono::steady_clock::now();
+  if (auto n = ProcessMemory(pid_).read_batch(reads, filled, kMergeGap); !n) return n.error();
 
   // Before 1.23 entersyscall saved no frame pointer (g.syscallbp came in
   // 1.23): a goroutine in a syscall then has a stale g.sched.bp.
   const bool syscall_bp_saved = binary_->go_version().minor >= 23;
   std::vector<GoroutineRecord> records;
+  records.reserve(reads.size());
   std::vector<Walk> walks;
+  walks.reserve(reads.size());
   for (size_t r = 0; r < reads.size(); r++) {
     if (!filled[r]) continue;
     const uint8_t* g = static_cast<const uint8_t*>(reads[r].dest);
     const uint32_t status = load_u32(g + l.status) & ~kGscan;
     if (status == uint32_t(GStatus::Dead) || status == uint32_t(GStatus::DeadExtra)) continue;
-    GoroutineRecord rec;
+    GoroutineRecord& rec = records.emplace_back();
     rec.goid = load_u64(g + l.goid);
     rec.parent_goid = l.parent_goid ? load_u64(g + *l.parent_goid) : 0;
     rec.status = status;
@@ -389,11 +440,10 @@ Result<std::vector<GoroutineRecord>> GoroutineCensus::snapshot(CensusStats* stat
     rec.gopc = gopc > load_bias_ ? gopc - load_bias_ : 0;
     rec.start_pc = start_pc > load_bias_ ? start_pc - load_bias_ : 0;
     rec.wait_since = static_cast<int64_t>(load_u64(g + l.wait_since));
-    records.push_back(rec);
 
     // A running goroutine's g.sched is whatever it was when it last
     // stopped; a copystack one's stack is moving under us.
-    GStatus s = GStatus(status);
+    const GStatus s = GStatus(status);
     if (s != GStatus::Runnable && s != GStatus::Syscall && s != GStatus::Waiting && s != GStatus::Preempted &&
         s != GStatus::Leaked)
       continue;
@@ -402,40 +452,28 @@ Result<std::vector<GoroutineRecord>> GoroutineCensus::snapshot(CensusStats* stat
     const uint64_t lo = load_u64(g + l.stack_lo), hi = load_u64(g + l.stack_hi);
     if (sched_pc <= load_bias_ || lo >= hi) continue;
 
-    // The innermost frame: g.sched.pc is where the goroutine resumes — in
-    // gopark, just after its call to mcall, for a parked one; at the entry
-    // of its function for one never run. Go's unwinder looks up pc-1 unless
-    // pc is the entry (symPC); so does this.
     const uint64_t pc = sched_pc - load_bias_;
-    auto func = binary_->pclntab().find_func(pc);
-    if (!func) continue;
-    const uint64_t sym = pc > func->entry ? pc - 1 : pc;
+    const uint64_t sym = resume_lookup_pc(pc);
+    if (!sym) continue;
     const uint8_t flags = frame_flags(sym);
     if (flags & kUserFrame) {
-      records.back().block_pc = sym + 1;
+      rec.block_pc = sym + 1;
       continue;
     }
     if (s == GStatus::Syscall && !syscall_bp_saved) continue;
     // g.sched.bp is the frame pointer of that innermost function (mcall
     // stores its caller's BP: BP itself in 1.19/1.20, *BP from 1.21 when
-    // mcall got a frame of its own), except after morestack (see
-    // returns_from_morestack).
+    // mcall got a frame of its own), except after morestack.
     Walk w{records.size() - 1, sched_bp, 0, lo, hi, (flags & kInjected) != 0, 1};
     if (returns_from_morestack(pc)) {
-      if (sched_sp < lo || sched_sp + 8 > hi) continue;
+      if (sched_sp < lo || sched_sp + 8 > hi || sched_bp <= sched_sp) continue;
       w.pc_slot = sched_sp;
     } else if (sched_bp % 8 || sched_bp < lo || sched_bp + 16 > hi) {
       continue;
     }
     walks.push_back(w);
-    static int printed = 0;
-    if (printed++ < 5 || printed % 20000 == 0) fprintf(stderr, "hi-bp %lu hi-sp %lu hi-lo %lu g %lx\n", hi - sched_bp, hi - sched_sp, hi - lo, reads[r].address);
   }
-  auto T3 = std::chrono::steady_clock::now();
   if (auto err = find_block_pcs(walks, records)) return *err;
-  auto T4 = std::chrono::steady_clock::now();
-  auto ms = [](auto a, auto b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
-  fprintf(stderr, "allgs %.1f gread %.1f decode %.1f walk %.1f\n", ms(started, T1), ms(T1, T2), ms(T2, T3), ms(T3, T4));
 
   if (stats) {
     stats->allglen = gs->size();

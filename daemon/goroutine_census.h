@@ -62,17 +62,19 @@ class GoroutineCensus {
  private:
   // Byte offsets of the runtime.g fields the census reads, for this binary.
   struct GLayout {
-    uint64_t size = 0, goid = 0, status = 0, wait_reason = 0, wait_since = 0, gopc = 0, start_pc = 0;
+    uint64_t goid = 0, status = 0, wait_reason = 0, wait_since = 0, gopc = 0, start_pc = 0;
     uint64_t sched_sp = 0, sched_pc = 0, sched_bp = 0, stack_lo = 0, stack_hi = 0;
     std::optional<uint64_t> parent_goid;  // Go 1.21+
+    uint64_t span = 0;                    // bytes of a g that hold all of the above
   };
   struct Walk;
 
   GoroutineCensus() = default;
   Result<std::vector<uint64_t>> read_allgs() const;
   std::optional<Error> find_block_pcs(std::vector<Walk>& walks, std::vector<GoroutineRecord>& records);
-  // Per link-time PC, memoized (PCs repeat across goroutines and snapshots).
+  // Memoized per link-time PC (PCs repeat across goroutines and snapshots).
   uint8_t frame_flags(uint64_t sym_pc);
+  uint64_t resume_lookup_pc(uint64_t pc);
   bool returns_from_morestack(uint64_t pc);
 
   pid_t pid_ = 0;
@@ -82,8 +84,21 @@ class GoroutineCensus {
   GLayout layout_;
   std::vector<uint64_t> morestack_entries_;
   std::unordered_map<uint64_t, uint8_t> frame_flags_;
+  std::unordered_map<uint64_t, uint64_t> resume_lookup_pcs_;
   std::unordered_map<uint64_t, bool> morestack_returns_;
+  // Read buffers, kept across snapshots: 100,000 goroutines need tens of
+  // megabytes, and faulting those pages in anew each time costs more than
+  // reading them.
+  std::vector<uint8_t> g_buf_, stack_buf_;
 };
+
+// The source frame a block_pc stands for: the innermost frame at block_pc-1
+// outside the packages a goroutine blocks inside of (runtime, internal/*,
+// sync, sync/atomic, time) — the same test the census walk stops on. Not
+// simply the innermost frame: sync.(*Mutex).Lock is inlined into its caller,
+// so there frames(block_pc-1) starts in sync/mutex.go. Empty if block_pc is
+// 0 or names no such frame.
+SourceFrame blocking_frame(const Pclntab& pclntab, uint64_t block_pc);
 
 // The load bias of a running executable: runtime address - link-time address
 // (0 for non-PIE). Read from /proc/PID/maps.

@@ -16,9 +16,7 @@ namespace goroscope {
 
 namespace {
 
-std::string libbpf_error(const std::string& what, int err) {
-  return what + ": " + std::strerror(err < 0 ? -err : err);
-}
+std::string libbpf_error(const std::string& what, int err) { return what + ": " + std::strerror(err < 0 ? -err : err); }
 
 std::string hex(uint64_t v) {
   char buf[32];
@@ -56,7 +54,8 @@ Result<std::vector<Placement>> place(const ProbePlan& plan, const std::string& f
     case Site::AfterStackCheck:
       if (!p->after_stack_check_file_offset)
         return Error{ErrorKind::NotFound,
-                     function + " has no recognizable stack check; an entry probe could fire twice, refusing to probe " +
+                     function +
+                         " has no recognizable stack check; an entry probe could fire twice, refusing to probe " +
                          purpose};
       out.push_back({program, function + "+stackcheck@" + hex(*p->after_stack_check_file_offset),
                      *p->after_stack_check_file_offset});
@@ -152,7 +151,8 @@ Result<std::unique_ptr<GoroutineProbes>> GoroutineProbes::attach(const GoBinary&
   if (options.park_ready) {
     // gopark runs on the parking goroutine's own stack, which can grow.
     if (auto e = add("runtime.gopark", Site::AfterStackCheck, progs->goroutine_park, "goroutine park")) return *e;
-    // ready runs on g0 (systemstack from goready's inlined closures).
+    // ready runs on g0: goready calls it through systemstack (goready is
+    // inlined into its callers from Go 1.21, ready never is).
     if (auto e = add("runtime.ready", Site::Entry, progs->goroutine_ready, "goroutine ready")) return *e;
   } else {
     bpf_program__set_autoload(progs->goroutine_park, false);
@@ -179,8 +179,7 @@ Result<std::unique_ptr<GoroutineProbes>> GoroutineProbes::attach(const GoBinary&
   for (const auto& p : placements) {
     LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = false);
     bpf_link* link = bpf_program__attach_uprobe_opts(p.program, pid, exe.c_str(), p.file_offset, &opts);
-    if (!link)
-      return Error{ErrorKind::Io, libbpf_error("attaching a uprobe at " + p.label + " of " + exe, errno)};
+    if (!link) return Error{ErrorKind::Io, libbpf_error("attaching a uprobe at " + p.label + " of " + exe, errno)};
     t->links_.push_back(link);
     t->attached_.push_back(p.label);
   }

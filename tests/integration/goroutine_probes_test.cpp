@@ -3,6 +3,8 @@
 // statement (gopc symbolized through pclntab), park/ready carry the goid and
 // the runtime's wait reason, hit counters match the events, and the target
 // survives both the probes and its own death while they are attached.
+#include "daemon/goroutine_probes.h"
+
 #include <elf.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -19,7 +21,6 @@
 #include <set>
 #include <sstream>
 
-#include "daemon/goroutine_probes.h"
 #include "symbols/go_binary.h"
 #include "symbols/probe_points.h"
 #include "tests/support/fixture_matrix.h"
@@ -347,19 +348,22 @@ TEST_P(GoroutineProbesTest, ParkAndReadyCarryGoidAndWaitReason) {
 
   ASSERT_TRUE(target.send("block 50"));
   ASSERT_TRUE(target.expect("blocked 50"));
-  EXPECT_TRUE(collect_until(**probes, events, [&] {
+  auto all_parked = [&] {
     classify();
     return parked.size() == 50;
-  })) << parked.size() << " of 50 parks seen";
+  };
+  EXPECT_TRUE(collect_until(**probes, events, all_parked)) << parked.size() << " of 50 parks seen";
   EXPECT_EQ(blockers.size(), 50u);
   EXPECT_TRUE(readied.empty()) << "a blocked goroutine was readied before release";
 
   ASSERT_TRUE(target.send("release"));
   ASSERT_TRUE(target.expect("released"));
-  EXPECT_TRUE(collect_until(**probes, events, [&] {
+  auto all_readied_and_exited = [&] {
     classify();
     return readied.size() == 50 && exited.size() == 50;
-  })) << readied.size() << " readies and " << exited.size() << " exits of 50 seen";
+  };
+  EXPECT_TRUE(collect_until(**probes, events, all_readied_and_exited))
+      << readied.size() << " readies and " << exited.size() << " exits of 50 seen";
   auto hits = settle(**probes, events);
   classify();
 
@@ -376,6 +380,42 @@ TEST_P(GoroutineProbesTest, ParkAndReadyCarryGoidAndWaitReason) {
   ASSERT_TRUE(target.send("quit"));
   int status = target.wait_exit();
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+}
+
+// A probe point the plan cannot back is refused with a reason naming it,
+// before anything is attached (so any pid will do).
+TEST_P(GoroutineProbesTest, RefusesProbePointsThePlanCannotBack) {
+  const char* exit_function = binary_->go_version().at_least(1, 22) ? "runtime.gdestroy" : "runtime.goexit0";
+  auto refused = [&](ProbePlan plan, bool park_ready) {
+    GoroutineProbeOptions options;
+    options.park_ready = park_ready;
+    auto r = GoroutineProbes::attach(*binary_, plan, GetParam().path, getpid(), options);
+    return r ? std::string("attached") : r.error().message;
+  };
+  auto without = [&](const std::string& function) {
+    ProbePlan plan = plan_;
+    std::erase_if(plan.points, [&](const ProbePoint& p) { return p.function == function; });
+    return plan;
+  };
+  auto changed = [&](const std::string& function, const std::function<void(ProbePoint&)>& change) {
+    ProbePlan plan = plan_;
+    for (auto& p : plan.points)
+      if (p.function == function) change(p);
+    return plan;
+  };
+
+  auto expect_refusal = [](const std::string& message, const std::string& reason) {
+    EXPECT_NE(message.find(reason), std::string::npos) << "got: " << message;
+  };
+  expect_refusal(refused(without("runtime.newproc1"), false), "runtime.newproc1 is not in this binary");
+  expect_refusal(refused(without(exit_function), false), std::string(exit_function) + " is not in this binary");
+  auto unanalyzable = changed("runtime.newproc1", [](ProbePoint& p) { p.code_ok = false; });
+  expect_refusal(refused(unanalyzable, false), "runtime.newproc1 could not be disassembled");
+  auto no_ret = changed("runtime.newproc1", [](ProbePoint& p) { p.ret_file_offsets.clear(); });
+  expect_refusal(refused(no_ret, false), "runtime.newproc1 has no RET");
+  auto no_stack_check = changed("runtime.gopark", [](ProbePoint& p) { p.after_stack_check_file_offset.reset(); });
+  expect_refusal(refused(no_stack_check, true), "runtime.gopark has no recognizable stack check");
+  expect_refusal(refused(without("runtime.ready"), true), "runtime.ready is not in this binary");
 }
 
 TEST_P(GoroutineProbesTest, TargetDyingWhileAttachedIsHarmless) {
@@ -437,13 +477,12 @@ std::vector<FixtureBinary> runnable_spawnexit() {
   return out;
 }
 
-INSTANTIATE_TEST_SUITE_P(Matrix, GoroutineProbesTest, ::testing::ValuesIn(runnable_spawnexit()),
-                         [](const auto& info) {
-                           std::string n = info.param.go + "_" + info.param.variant;
-                           for (char& c : n)
-                             if (!isalnum(static_cast<unsigned char>(c))) c = '_';
-                           return n;
-                         });
+INSTANTIATE_TEST_SUITE_P(Matrix, GoroutineProbesTest, ::testing::ValuesIn(runnable_spawnexit()), [](const auto& info) {
+  std::string n = info.param.go + "_" + info.param.variant;
+  for (char& c : n)
+    if (!isalnum(static_cast<unsigned char>(c))) c = '_';
+  return n;
+});
 
 }  // namespace
 }  // namespace goroscope

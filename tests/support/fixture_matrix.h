@@ -3,6 +3,7 @@
 // is a test failure (with the command to build it), never a silent skip.
 #pragma once
 
+#include <ostream>
 #include <string>
 #include <vector>
 
