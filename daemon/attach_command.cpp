@@ -148,7 +148,7 @@ int run_attach(const AttachOptions& options) {
   auto on_event = [&](const goroutine_event& e) {
     switch (e.kind) {
       case GOROUTINE_CREATE: tracker.on_create(e.goid, e.parent_goid, e.pc - bias, e.start_pc - bias, e.ts_ns); break;
-      case GOROUTINE_EXIT: tracker.on_exit(e.goid, e.ts_ns); break;
+      case GOROUTINE_EXIT: tracker.on_exit(e.goid, e.pc - bias, e.start_pc - bias, e.ts_ns); break;
       case GOROUTINE_PARK: tracker.on_park(e.goid, static_cast<uint8_t>(e.wait_reason), e.ts_ns); break;
       case GOROUTINE_READY: tracker.on_ready(e.goid, e.ts_ns); break;
     }

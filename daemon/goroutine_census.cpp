@@ -357,14 +357,18 @@ std::optional<Error> GoroutineCensus::find_block_pcs(std::vector<Walk>& walks, s
   std::vector<Walk> next;
   while (!walks.empty()) {
     reads.clear();
-    uint64_t total = 0;
+    size_t total = 0;
     for (const Walk& w : walks) {
       const uint64_t start = w.pc_slot ? w.pc_slot : w.fp;
-      reads.push_back(RemoteRead{start, std::min(w.hi, start + kWindow) - start, reinterpret_cast<void*>(total)});
+      reads.push_back(RemoteRead{start, std::min(w.hi, start + kWindow) - start, nullptr});
       total += reads.back().size;
     }
     if (stack_buf_.size() < total) stack_buf_.resize(total);
-    for (RemoteRead& r : reads) r.dest = stack_buf_.data() + reinterpret_cast<uintptr_t>(r.dest);
+    total = 0;
+    for (RemoteRead& r : reads) {
+      r.dest = stack_buf_.data() + total;
+      total += r.size;
+    }
     if (auto r = mem.read_batch(reads, filled); !r) return r.error();
 
     next.clear();

@@ -145,15 +145,19 @@ void GoroutineTracker::on_create(uint64_t goid, uint64_t parent_goid, uint64_t g
   sites_[site].live++;
 }
 
-void GoroutineTracker::on_exit(uint64_t goid, uint64_t ts_ns) {
+void GoroutineTracker::on_exit(uint64_t goid, uint64_t gopc, uint64_t start_pc, uint64_t ts_ns) {
   auto it = goroutines_.find(goid);
   if (it == goroutines_.end()) {
-    // Already removed by a census, or never known (created before attach
-    // with no census, or beyond the tracking limit).
     if (untracked_live_) {
+      // Beyond the tracking limit: counted, not tracked.
       untracked_live_--;
       exited_total_++;
+    } else if (!have_census() && gopc) {
+      // Created before attach, and no census to have seen it alive.
+      sites_[site_index(gopc, start_pc)].exited_total++;
+      exited_total_++;
     }
+    // Otherwise a census already counted its exit.
     return;
   }
   forget(it, ts_ns, true);

@@ -64,7 +64,9 @@ class GoroutineTracker {
   // and Go's nanotime).
   void on_census(const std::vector<GoroutineRecord>& census, uint64_t started_ns, uint64_t finished_ns);
   void on_create(uint64_t goid, uint64_t parent_goid, uint64_t gopc, uint64_t start_pc, uint64_t ts_ns);
-  void on_exit(uint64_t goid, uint64_t ts_ns);
+  // gopc/start_pc: the exiting goroutine's site, which the exit probe reads
+  // from its g; used when the goroutine was never seen alive (no census).
+  void on_exit(uint64_t goid, uint64_t gopc, uint64_t start_pc, uint64_t ts_ns);
   void on_park(uint64_t goid, uint8_t wait_reason, uint64_t ts_ns);
   void on_ready(uint64_t goid, uint64_t ts_ns);
 

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <sstream>
 
+#include "daemon/goroutine_census.h"
+
 namespace goroscope {
 
 SourceSite site_of_return_address(const Pclntab& pclntab, uint64_t pc) {
@@ -77,7 +79,10 @@ nlohmann::json attach_json(const AttachSnapshot& snap, const Pclntab& pclntab) {
     for (const auto& [name, n] : s->states) states[name] = n;
     json blocking = json::array();
     for (const auto& [pc, n] : s->block_pcs) {
-      SourceSite b = site_of_return_address(pclntab, pc);
+      // The frame outside runtime/sync/time: a mutex wait names the caller's
+      // Lock line, not sync/mutex.go where Lock is inlined.
+      SourceFrame b = blocking_frame(pclntab, pc);
+      if (b.function.empty()) continue;
       blocking.push_back({{"function", b.function}, {"file", b.file}, {"line", b.line}, {"count", n}});
     }
     json hist = json::object();

@@ -5,10 +5,13 @@
 // makes them exact. Across Go 1.19, 1.21, 1.23 and 1.26, default, stripped
 // and PIE builds. Root only; with CI=true a missing privilege fails.
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -17,11 +20,6 @@
 #include "tests/support/fixture_matrix.h"
 #include "tests/support/privileges.h"
 #include "tests/support/running_fixture.h"
-
-namespace goroscope::testing {
-// gtest prints a parameter by this.
-void PrintTo(const FixtureBinary& b, std::ostream* os);
-}  // namespace goroscope::testing
 
 namespace goroscope {
 namespace {
@@ -233,6 +231,160 @@ TEST_P(HealthyControls, IdlePoolContendedMutexAndShortRequestsAreNotLeaks) {
   }
 }
 INSTANTIATE_TEST_SUITE_P(Matrix, HealthyControls, ::testing::ValuesIn(scenario_builds("workerpool")), label);
+
+// goroscope attach running in the background until SIGINT, as a user runs it
+// in a terminal while exercising the target.
+class BackgroundAttach {
+ public:
+  explicit BackgroundAttach(pid_t target) : out_path_(::testing::TempDir() + "bg_attach." + std::to_string(getpid())) {
+    int err[2];
+    if (pipe2(err, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+    pid_ = fork();
+    if (pid_ == 0) {
+      freopen(out_path_.c_str(), "w", stdout);
+      dup2(err[1], 2);
+      execl(kGoroscope.c_str(), kGoroscope.c_str(), "attach", "--pid", std::to_string(target).c_str(), "--format",
+            "json", "--interval", "200ms", nullptr);
+      _exit(127);
+    }
+    close(err[1]);
+    stderr_ = err[0];
+  }
+  ~BackgroundAttach() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    close(stderr_);
+  }
+  // True once goroscope says it is attached.
+  bool wait_attached() {
+    std::string text;
+    char buf[512];
+    for (int i = 0; i < 100; i++) {
+      pollfd p{stderr_, POLLIN, 0};
+      if (poll(&p, 1, 100) <= 0) continue;
+      ssize_t n = read(stderr_, buf, sizeof buf);
+      if (n <= 0) return false;
+      text.append(buf, n);
+      if (text.find("goroscope: attached to PID") != std::string::npos) return true;
+    }
+    return false;
+  }
+  // SIGINT, then the final report.
+  json stop() {
+    kill(pid_, SIGINT);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw std::runtime_error("attach did not exit 0 on SIGINT");
+    std::ifstream out(out_path_);
+    return json::parse(out);
+  }
+
+ private:
+  std::string out_path_;
+  pid_t pid_ = -1;
+  int stderr_ = -1;
+};
+
+class SpawnCounts : public Scenario {};
+TEST_P(SpawnCounts, CreationsExitsLifetimesAndBlockedAreExact) {
+  const FixtureBinary& fx = GetParam();
+  RunningFixture target(fx.path, {});
+  ASSERT_TRUE(target.wait_for_line("ready", std::chrono::seconds(10)));
+  BackgroundAttach attach(target.pid());
+  ASSERT_TRUE(attach.wait_attached());
+  ASSERT_TRUE(target.send("spawn 1000"));
+  ASSERT_TRUE(target.wait_for_line("spawned 1000", std::chrono::seconds(30)));
+  ASSERT_TRUE(target.send("block 40"));
+  ASSERT_TRUE(target.wait_for_line("blocked 40", std::chrono::seconds(30)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // let the 40 park
+  json r = attach.stop();
+
+  std::string file = fixture_file(fx);
+  const json* spawned = find_site(r, file, marker_line("spawnexit", "SPAWN_SITE"));
+  const json* blocked = find_site(r, file, marker_line("spawnexit", "BLOCK_SITE"));
+  ASSERT_TRUE(spawned && blocked) << r["goroutines"]["sites"].dump(1);
+  EXPECT_EQ((*spawned)["function"], "main.main");
+  EXPECT_EQ((*spawned)["created_total"], 1000);
+  EXPECT_EQ((*spawned)["exited_total"], 1000);
+  EXPECT_EQ((*spawned)["live"], 0);
+  EXPECT_EQ((*spawned)["lifetime"]["count"], 1000);
+  EXPECT_EQ((*blocked)["created_total"], 40);
+  EXPECT_EQ((*blocked)["live"], 40);
+  EXPECT_EQ((*blocked)["states"]["chan receive"], 40);
+  EXPECT_TRUE(r["leaks"].empty()) << r["leaks"].dump(1);
+  EXPECT_EQ(r["stopped_by"], "signal");
+  EXPECT_EQ(r["events"]["lost"], 0);
+  // The target is unharmed after detach.
+  ASSERT_TRUE(target.send("spawn 10"));
+  EXPECT_TRUE(target.wait_for_line("spawned 10", std::chrono::seconds(10)));
+}
+INSTANTIATE_TEST_SUITE_P(Matrix, SpawnCounts, ::testing::ValuesIn(scenario_builds("spawnexit")), label);
+
+TEST(AttachErrors, BadTargetsGiveOneLineErrors) {
+  GOROSCOPE_REQUIRE_PRIVILEGES();
+  struct Case {
+    std::vector<std::string> args;
+    std::string needle;
+  };
+  pid_t gone = fork();
+  if (gone == 0) _exit(0);
+  waitpid(gone, nullptr, 0);
+  pid_t not_go = fork();
+  if (not_go == 0) {
+    execl("/bin/sleep", "sleep", "30", nullptr);
+    _exit(127);
+  }
+  std::vector<Case> cases = {
+      {{"--pid", "999999999"}, "no process with PID 999999999"},
+      {{"--pid", std::to_string(gone)}, "no process with PID"},
+      {{"--pid", std::to_string(not_go)}, "not a Go binary"},
+  };
+  for (const auto& c : cases) {
+    std::string out_path = ::testing::TempDir() + "err_out", err_path = ::testing::TempDir() + "err_err";
+    pid_t child = fork();
+    if (child == 0) {
+      freopen(out_path.c_str(), "w", stdout);
+      freopen(err_path.c_str(), "w", stderr);
+      std::vector<std::string> all = {kGoroscope, "attach"};
+      all.insert(all.end(), c.args.begin(), c.args.end());
+      std::vector<char*> argv;
+      for (auto& a : all) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(kGoroscope.c_str(), argv.data());
+      _exit(127);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    std::ifstream err(err_path);
+    std::string text((std::istreambuf_iterator<char>(err)), {});
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << c.needle;
+    EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
+    EXPECT_NE(text.find(c.needle), std::string::npos) << text;
+  }
+  kill(not_go, SIGKILL);
+  waitpid(not_go, nullptr, 0);
+}
+
+TEST(AttachErrors, TargetExitingMidRunEndsTheRunWithAReport) {
+  GOROSCOPE_REQUIRE_PRIVILEGES();
+  FixtureBinary fx;
+  for (const auto& b : testing::fixtures("fanoutleak", "default"))
+    if (b.go.rfind("go1.26.", 0) == 0) fx = b;
+  RunningFixture target(fx.path, {"-every", "20ms"});
+  ASSERT_TRUE(target.wait_for_line("round 1 leaked 2", std::chrono::seconds(10)));
+  BackgroundAttach attach(target.pid());
+  ASSERT_TRUE(attach.wait_attached());
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  target.kill_and_reap();
+  // No SIGINT needed: goroscope notices the exit and reports.
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  json r = attach.stop();  // SIGINT to an exited goroscope is harmless
+  EXPECT_EQ(r["stopped_by"], "target exited");
+  EXPECT_GT(r["goroutines"]["created_total"].get<int>(), 0);
+}
 
 class StartupLeak : public Scenario {};
 TEST_P(StartupLeak, CensusSeesGoroutinesLeakedBeforeAttachAndCallsThemStuck) {

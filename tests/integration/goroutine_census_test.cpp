@@ -22,11 +22,6 @@
 #include "tests/support/running_fixture.h"
 
 namespace goroscope {
-namespace testing {
-// Test names and failures show the build, not a byte dump.
-void PrintTo(const FixtureBinary& b, std::ostream* os) { *os << b.label(); }
-}  // namespace testing
-
 namespace {
 
 using namespace std::chrono_literals;

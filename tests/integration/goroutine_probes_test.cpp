@@ -3,6 +3,7 @@
 // statement (gopc symbolized through pclntab), park/ready carry the goid and
 // the runtime's wait reason, hit counters match the events, and the target
 // survives both the probes and its own death while they are attached.
+#include "daemon/goroutine_census.h"
 #include "daemon/goroutine_probes.h"
 
 #include <elf.h>
@@ -25,97 +26,13 @@
 #include "symbols/probe_points.h"
 #include "tests/support/fixture_matrix.h"
 #include "tests/support/privileges.h"
+#include "tests/support/running_fixture.h"
 
 namespace goroscope {
 namespace {
 
 using testing::FixtureBinary;
 using Clock = std::chrono::steady_clock;
-
-// spawnexit driven line by line through pipes. The destructor kills and
-// reaps it if the test did not.
-class SpawnExit {
- public:
-  explicit SpawnExit(const std::string& path) {
-    int in[2], out[2];
-    if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC)) throw std::runtime_error("pipe failed");
-    pid_ = fork();
-    if (pid_ < 0) throw std::runtime_error("fork failed");
-    if (pid_ == 0) {
-      dup2(in[0], 0);
-      dup2(out[1], 1);
-      execl(path.c_str(), path.c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    close(in[0]);
-    close(out[1]);
-    stdin_ = in[1];
-    stdout_ = out[0];
-  }
-  ~SpawnExit() {
-    if (stdin_ >= 0) close(stdin_);
-    if (stdout_ >= 0) close(stdout_);
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  SpawnExit(const SpawnExit&) = delete;
-  SpawnExit& operator=(const SpawnExit&) = delete;
-
-  pid_t pid() const { return pid_; }
-
-  bool send(const std::string& line) {
-    std::string s = line + "\n";
-    return write(stdin_, s.data(), s.size()) == static_cast<ssize_t>(s.size());
-  }
-
-  // Reads lines until one equals `want`; false on EOF or timeout.
-  bool expect(const std::string& want, int timeout_ms = 60000) {
-    auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-    for (;;) {
-      size_t nl;
-      while ((nl = buffered_.find('\n')) != std::string::npos) {
-        std::string line = buffered_.substr(0, nl);
-        buffered_.erase(0, nl + 1);
-        if (line == want) return true;
-      }
-      int left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-      if (left <= 0) return false;
-      pollfd p{stdout_, POLLIN, 0};
-      if (::poll(&p, 1, left) <= 0) return false;
-      char buf[4096];
-      ssize_t n = read(stdout_, buf, sizeof buf);
-      if (n <= 0) return false;
-      buffered_.append(buf, n);
-    }
-  }
-
-  // Waits for the process to end; its wait status, or -1 on timeout.
-  int wait_exit(int timeout_ms = 10000) {
-    auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (Clock::now() < deadline) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return status;
-      }
-      usleep(10000);
-    }
-    return -1;
-  }
-
-  void kill_now() {
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int stdin_ = -1, stdout_ = -1;
-  std::string buffered_;
-};
 
 // The line of the comment `marker` in the fixture's source: the test learns
 // where the `go` statement is from the source, not from goroscope.
@@ -127,24 +44,11 @@ int source_line(const std::string& marker) {
   return 0;
 }
 
-// Runtime address minus link-time address: nonzero only for PIE. The mapping
-// of the executable at file offset 0 holds the first PT_LOAD.
+// Runtime address minus link-time address (PIE), as the engine computes it.
 uint64_t load_bias(pid_t pid, const GoBinary& binary) {
-  uint64_t first_load = UINT64_MAX;
-  for (const auto& s : binary.elf().segments())
-    if (s.type == PT_LOAD) first_load = std::min(first_load, s.vaddr & ~uint64_t{0xfff});
-  std::string exe = std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/exe");
-  std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
-  std::string line;
-  while (std::getline(maps, line)) {
-    std::istringstream f(line);
-    std::string range, perms, offset, dev, inode, path;
-    f >> range >> perms >> offset >> dev >> inode >> path;
-    if (path == exe && std::stoull(offset, nullptr, 16) == 0)
-      return std::stoull(range.substr(0, range.find('-')), nullptr, 16) - first_load;
-  }
-  ADD_FAILURE() << "no mapping of " << exe << " in /proc/" << pid << "/maps";
-  return 0;
+  auto bias = read_load_bias(pid, binary.elf());
+  if (!bias) ADD_FAILURE() << bias.error().message;
+  return bias ? *bias : 0;
 }
 
 class GoroutineProbesTest : public ::testing::TestWithParam<FixtureBinary> {
@@ -245,14 +149,14 @@ TEST_P(GoroutineProbesTest, CountsCreationsAndExitsAtTheGoStatement) {
   GOROSCOPE_REQUIRE_PRIVILEGES();
   const int spawn_line = source_line("SPAWN_SITE");
   ASSERT_GT(spawn_line, 0);
-  SpawnExit target(GetParam().path);
-  ASSERT_TRUE(target.expect("ready"));
+  testing::RunningFixture target(GetParam().path, {});
+  ASSERT_TRUE(target.wait_for_line("ready", std::chrono::seconds(60)));
   auto probes = attach(target.pid(), false);
   ASSERT_TRUE(probes) << probes.error().message;
   const uint64_t bias = load_bias(target.pid(), *binary_);
 
   ASSERT_TRUE(target.send("spawn 500"));
-  ASSERT_TRUE(target.expect("spawned 500"));
+  ASSERT_TRUE(target.wait_for_line("spawned 500", std::chrono::seconds(60)));
   // The last goroutines call wg.Done before they reach the exit probe, so
   // "spawned" can be printed before every exit event is out.
   std::vector<goroutine_event> events;
@@ -308,7 +212,7 @@ TEST_P(GoroutineProbesTest, CountsCreationsAndExitsAtTheGoStatement) {
   EXPECT_EQ((*probes)->lost_events(), 0u);
 
   ASSERT_TRUE(target.send("quit"));
-  int status = target.wait_exit();
+  int status = target.wait_exit(std::chrono::seconds(10));
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
 }
 
@@ -318,8 +222,8 @@ TEST_P(GoroutineProbesTest, ParkAndReadyCarryGoidAndWaitReason) {
   ASSERT_GT(block_line, 0);
   const int chan_receive = binary_->wait_reasons().value_of("chan receive");
   ASSERT_GE(chan_receive, 0);
-  SpawnExit target(GetParam().path);
-  ASSERT_TRUE(target.expect("ready"));
+  testing::RunningFixture target(GetParam().path, {});
+  ASSERT_TRUE(target.wait_for_line("ready", std::chrono::seconds(60)));
   auto probes = attach(target.pid(), true);
   ASSERT_TRUE(probes) << probes.error().message;
   const uint64_t bias = load_bias(target.pid(), *binary_);
@@ -347,7 +251,7 @@ TEST_P(GoroutineProbesTest, ParkAndReadyCarryGoidAndWaitReason) {
   };
 
   ASSERT_TRUE(target.send("block 50"));
-  ASSERT_TRUE(target.expect("blocked 50"));
+  ASSERT_TRUE(target.wait_for_line("blocked 50", std::chrono::seconds(60)));
   auto all_parked = [&] {
     classify();
     return parked.size() == 50;
@@ -357,7 +261,7 @@ TEST_P(GoroutineProbesTest, ParkAndReadyCarryGoidAndWaitReason) {
   EXPECT_TRUE(readied.empty()) << "a blocked goroutine was readied before release";
 
   ASSERT_TRUE(target.send("release"));
-  ASSERT_TRUE(target.expect("released"));
+  ASSERT_TRUE(target.wait_for_line("released", std::chrono::seconds(60)));
   auto all_readied_and_exited = [&] {
     classify();
     return readied.size() == 50 && exited.size() == 50;
@@ -378,7 +282,7 @@ TEST_P(GoroutineProbesTest, ParkAndReadyCarryGoidAndWaitReason) {
   EXPECT_EQ(attached.size(), 4u);
 
   ASSERT_TRUE(target.send("quit"));
-  int status = target.wait_exit();
+  int status = target.wait_exit(std::chrono::seconds(10));
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
 }
 
@@ -420,8 +324,8 @@ TEST_P(GoroutineProbesTest, RefusesProbePointsThePlanCannotBack) {
 
 TEST_P(GoroutineProbesTest, TargetDyingWhileAttachedIsHarmless) {
   GOROSCOPE_REQUIRE_PRIVILEGES();
-  SpawnExit target(GetParam().path);
-  ASSERT_TRUE(target.expect("ready"));
+  testing::RunningFixture target(GetParam().path, {});
+  ASSERT_TRUE(target.wait_for_line("ready", std::chrono::seconds(60)));
   const pid_t pid = target.pid();
   auto probes = attach(pid, true);
   ASSERT_TRUE(probes) << probes.error().message;
@@ -429,7 +333,7 @@ TEST_P(GoroutineProbesTest, TargetDyingWhileAttachedIsHarmless) {
   ASSERT_TRUE(target.send("spawn 100000"));
   std::vector<goroutine_event> events;
   ASSERT_TRUE(collect_until(**probes, events, [&] { return events.size() >= 1000; }));
-  target.kill_now();
+  target.kill_and_reap();
 
   // poll keeps returning (nothing more arrives) instead of blocking.
   for (int i = 0; i < 3; i++) {
@@ -451,22 +355,22 @@ TEST_P(GoroutineProbesTest, TargetDyingWhileAttachedIsHarmless) {
 
 TEST_P(GoroutineProbesTest, TargetKeepsWorkingAfterDetach) {
   GOROSCOPE_REQUIRE_PRIVILEGES();
-  SpawnExit target(GetParam().path);
-  ASSERT_TRUE(target.expect("ready"));
+  testing::RunningFixture target(GetParam().path, {});
+  ASSERT_TRUE(target.wait_for_line("ready", std::chrono::seconds(60)));
   {
     auto probes = attach(target.pid(), true);
     ASSERT_TRUE(probes) << probes.error().message;
     ASSERT_TRUE(target.send("spawn 2000"));
-    ASSERT_TRUE(target.expect("spawned 2000"));
+    ASSERT_TRUE(target.wait_for_line("spawned 2000", std::chrono::seconds(60)));
     ASSERT_TRUE(target.send("block 10"));
-    ASSERT_TRUE(target.expect("blocked 10"));
+    ASSERT_TRUE(target.wait_for_line("blocked 10", std::chrono::seconds(60)));
     ASSERT_TRUE(target.send("release"));
-    ASSERT_TRUE(target.expect("released"));
+    ASSERT_TRUE(target.wait_for_line("released", std::chrono::seconds(60)));
   }
   ASSERT_TRUE(target.send("spawn 10"));
-  ASSERT_TRUE(target.expect("spawned 10"));
+  ASSERT_TRUE(target.wait_for_line("spawned 10", std::chrono::seconds(60)));
   ASSERT_TRUE(target.send("quit"));
-  int status = target.wait_exit();
+  int status = target.wait_exit(std::chrono::seconds(10));
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
 }
 

@@ -46,6 +46,8 @@ std::vector<FixtureBinary> load() {
 
 }  // namespace
 
+void PrintTo(const FixtureBinary& b, std::ostream* os) { *os << b.label(); }
+
 const std::vector<FixtureBinary>& fixture_matrix() {
   static const std::vector<FixtureBinary> all = load();
   return all;

@@ -22,6 +22,9 @@ struct FixtureBinary {
   bool runnable() const { return goarch == "amd64"; }
 };
 
+// gtest prints a parameter by this.
+void PrintTo(const FixtureBinary& b, std::ostream* os);
+
 // All binaries; throws std::runtime_error if the matrix was not built.
 const std::vector<FixtureBinary>& fixture_matrix();
 // The "symbols" fixtures (leakdemo, symbolzoo) in every version and variant:

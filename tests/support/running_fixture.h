@@ -1,7 +1,8 @@
 // A fixture program running as a child for the length of a test or
-// benchmark: started with its stdout on a pipe, waited for until it prints a
-// line (the fixtures print "ready" once their goroutines are in place), and
-// killed and reaped when it goes out of scope.
+// benchmark: started with its stdin and stdout on pipes, waited for until it
+// prints a line (the fixtures print "ready" once their goroutines are in
+// place), driven by lines on stdin (spawnexit), and killed and reaped when it
+// goes out of scope.
 #pragma once
 
 #include <fcntl.h>
@@ -20,11 +21,12 @@ namespace goroscope::testing {
 class RunningFixture {
  public:
   RunningFixture(const std::string& path, const std::vector<std::string>& args) {
-    int out[2];
-    if (pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+    int in[2], out[2];
+    if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
     pid_ = fork();
     if (pid_ < 0) throw std::runtime_error("fork failed");
     if (pid_ == 0) {
+      dup2(in[0], 0);
       dup2(out[1], 1);
       std::vector<char*> argv{const_cast<char*>(path.c_str())};
       for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
@@ -32,11 +34,14 @@ class RunningFixture {
       execv(path.c_str(), argv.data());
       _exit(127);
     }
+    close(in[0]);
     close(out[1]);
+    stdin_ = in[1];
     stdout_ = out[0];
   }
   ~RunningFixture() {
     kill_and_reap();
+    if (stdin_ >= 0) close(stdin_);
     if (stdout_ >= 0) close(stdout_);
   }
   RunningFixture(const RunningFixture&) = delete;
@@ -65,6 +70,26 @@ class RunningFixture {
     }
   }
 
+  // Writes one line to the child's stdin.
+  bool send(const std::string& line) {
+    std::string s = line + "\n";
+    return write(stdin_, s.data(), s.size()) == static_cast<ssize_t>(s.size());
+  }
+
+  // Waits for the child to end by itself: its wait status, or -1 on timeout.
+  int wait_exit(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return status;
+      }
+      usleep(10000);
+    }
+    return -1;
+  }
+
   // SIGKILL and waitpid: afterwards the PID names no process.
   void kill_and_reap() {
     if (pid_ <= 0) return;
@@ -75,6 +100,7 @@ class RunningFixture {
 
  private:
   pid_t pid_ = -1;
+  int stdin_ = -1;
   int stdout_ = -1;
   std::string buffered_;
 };

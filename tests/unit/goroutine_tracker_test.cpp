@@ -49,7 +49,7 @@ TEST(GoroutineTracker, EventsCountCreationsExitsAndLifetimes) {
   GoroutineTracker t(kReasons);
   t.on_census({}, 1 * kSec, 1 * kSec);
   for (uint64_t g = 100; g < 150; g++) t.on_create(g, 1, 0x300, 0x4000, 2 * kSec);
-  for (uint64_t g = 100; g < 140; g++) t.on_exit(g, 2 * kSec + 5'000'000);  // 5 ms each
+  for (uint64_t g = 100; g < 140; g++) t.on_exit(g, 0x300, 0x4000, 2 * kSec + 5'000'000);  // 5 ms each
   auto sites = t.sites(3 * kSec);
   const SiteStats& s = site(sites, 0x300);
   EXPECT_EQ(s.created_total, 50u);
@@ -74,7 +74,7 @@ TEST(GoroutineTracker, CensusAndEventsReconcileByGoid) {
   EXPECT_EQ(t.live(), 1u);
   EXPECT_EQ(site(t.sites(3 * kSec), 0x100).exited_total, 1u);
   // ...and its late exit event does not count it twice.
-  t.on_exit(8, 3 * kSec + 1);
+  t.on_exit(8, 0x100, 0x1100, 3 * kSec + 1);
   EXPECT_EQ(site(t.sites(3 * kSec), 0x100).exited_total, 1u);
   // A goroutine created after the census started is not dropped by it.
   t.on_create(9, 1, 0x100, 0x1100, 4 * kSec + 5);
