@@ -14,12 +14,11 @@
 
 #include "daemon/goroutine_tracker.h"
 #include "tests/support/fixture_matrix.h"
+#include "tests/support/goroscope_cli.h"
 #include "tests/support/running_fixture.h"
 
 namespace goroscope {
 namespace {
-
-const std::string kGoroscope = std::string(GOROSCOPE_BINARY_DIR) + "/goroscope";
 
 void BM_AttachToFirstReport(benchmark::State& state) {
   testing::FixtureBinary fx;
@@ -33,18 +32,10 @@ void BM_AttachToFirstReport(benchmark::State& state) {
   std::string pid = std::to_string(target.pid());
   for (auto _ : state) {
     auto t0 = std::chrono::steady_clock::now();
-    pid_t child = fork();
-    if (child == 0) {
-      freopen("/dev/null", "w", stdout);
-      freopen("/dev/null", "w", stderr);
-      execl(kGoroscope.c_str(), kGoroscope.c_str(), "attach", "--pid", pid.c_str(), "--format", "json",
-            "--duration", "1ms", nullptr);
-      _exit(127);
-    }
-    int status = 0;
-    waitpid(child, &status, 0);
+    testing::CliOutcome o =
+        testing::run_goroscope({"attach", "--pid", pid, "--format", "json", "--duration", "1ms"});
     auto t1 = std::chrono::steady_clock::now();
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    if (o.status != 0) {
       state.SkipWithError("goroscope attach failed (root needed)");
       return;
     }

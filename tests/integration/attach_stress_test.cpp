@@ -12,27 +12,12 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/support/fixture_matrix.h"
+#include "tests/support/goroscope_cli.h"
 #include "tests/support/privileges.h"
 #include "tests/support/running_fixture.h"
 
 namespace goroscope {
 namespace {
-
-const std::string kGoroscope = std::string(GOROSCOPE_BINARY_DIR) + "/goroscope";
-
-int run_attach_once(pid_t pid, const std::string& out_path) {
-  pid_t child = fork();
-  if (child == 0) {
-    freopen(out_path.c_str(), "w", stdout);
-    freopen("/dev/null", "w", stderr);
-    execl(kGoroscope.c_str(), kGoroscope.c_str(), "attach", "--pid", std::to_string(pid).c_str(), "--format", "json",
-          "--duration", "150ms", "--interval", "50ms", nullptr);
-    _exit(127);
-  }
-  int status = 0;
-  waitpid(child, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
 
 int marker_line(const std::string& marker) {
   std::ifstream in(std::string(GOROSCOPE_SOURCE_DIR) + "/tests/fixtures/stackstress/main.go");
@@ -51,19 +36,19 @@ TEST(AttachStress, TwoHundredAttachDetachCyclesLeaveTheTargetUnharmed) {
   testing::RunningFixture target(fx.path, {"-workers", "4"});
   ASSERT_TRUE(target.wait_for_line("ready", std::chrono::seconds(10)));
   const int site_line = marker_line("STRESS_SITE");
-  std::string out = ::testing::TempDir() + "stress." + std::to_string(getpid()) + ".json";
 
   int reports_with_site = 0;
   for (int i = 0; i < 200; i++) {
     SCOPED_TRACE("cycle " + std::to_string(i));
-    ASSERT_EQ(run_attach_once(target.pid(), out), 0);
+    testing::CliOutcome o = testing::run_goroscope({"attach", "--pid", std::to_string(target.pid()), "--format",
+                                                    "json", "--duration", "150ms", "--interval", "50ms"});
+    ASSERT_EQ(o.status, 0) << o.err;
     // The target is still running: no crash, no wrong result (exit 3).
     int status = 0;
     ASSERT_EQ(waitpid(target.pid(), &status, WNOHANG), 0)
         << "target died: " << (WIFEXITED(status) ? "exit " + std::to_string(WEXITSTATUS(status))
                                                  : "signal " + std::to_string(WTERMSIG(status)));
-    std::ifstream in(out);
-    nlohmann::json r = nlohmann::json::parse(in);
+    nlohmann::json r = nlohmann::json::parse(o.out);
     for (const auto& s : r["goroutines"]["sites"])
       if (s["line"] == site_line && s["function"] == "main.main.func1" && s["created_total"].get<int>() > 0)
         reports_with_site++;

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "tests/support/fixture_matrix.h"
+#include "tests/support/goroscope_cli.h"
 #include "tests/support/privileges.h"
 #include "tests/support/running_fixture.h"
 
@@ -28,7 +29,7 @@ using nlohmann::json;
 using testing::FixtureBinary;
 using testing::RunningFixture;
 
-const std::string kGoroscope = std::string(GOROSCOPE_BINARY_DIR) + "/goroscope";
+const std::string& kGoroscope = testing::goroscope_path();
 
 // The line of `marker` in tests/fixtures/<fixture>/main.go.
 int marker_line(const std::string& fixture, const std::string& marker) {
@@ -46,30 +47,12 @@ std::string fixture_file(const FixtureBinary& fx) {
 }
 
 // Runs `goroscope attach --pid PID --format json ARGS...` to completion.
-json attach(pid_t pid, const std::vector<std::string>& args, std::string* stderr_text = nullptr) {
-  std::string out_path = ::testing::TempDir() + "attach_out." + std::to_string(getpid());
-  std::string err_path = out_path + ".err";
-  pid_t child = fork();
-  if (child == 0) {
-    freopen(out_path.c_str(), "w", stdout);
-    freopen(err_path.c_str(), "w", stderr);
-    std::vector<std::string> all = {kGoroscope, "attach", "--pid", std::to_string(pid), "--format", "json"};
-    all.insert(all.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : all) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(kGoroscope.c_str(), argv.data());
-    _exit(127);
-  }
-  int status = 0;
-  waitpid(child, &status, 0);
-  std::ifstream err(err_path);
-  std::string err_text((std::istreambuf_iterator<char>(err)), {});
-  if (stderr_text) *stderr_text = err_text;
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    throw std::runtime_error("goroscope attach failed (status " + std::to_string(status) + "): " + err_text);
-  std::ifstream out(out_path);
-  return json::parse(out);
+json attach(pid_t pid, const std::vector<std::string>& args) {
+  std::vector<std::string> all = {"attach", "--pid", std::to_string(pid), "--format", "json"};
+  all.insert(all.end(), args.begin(), args.end());
+  testing::CliOutcome o = testing::run_goroscope(all);
+  if (o.status != 0) throw std::runtime_error("goroscope attach failed (" + std::to_string(o.status) + "): " + o.err);
+  return json::parse(o.out);
 }
 
 const json* find_site(const json& report, const std::string& file, int line) {
@@ -85,22 +68,10 @@ std::vector<json> leaks_in(const json& report, const std::string& file) {
   return out;
 }
 
-std::string label(const ::testing::TestParamInfo<FixtureBinary>& info) {
-  std::string n = info.param.go + "_" + info.param.variant;
-  for (char& c : n)
-    if (!isalnum(static_cast<unsigned char>(c))) c = '_';
-  return n;
-}
-
-// The builds every scenario runs against.
+// Every scenario runs against Go 1.19, 1.21, 1.23 and 1.26, default,
+// stripped and PIE.
 std::vector<FixtureBinary> scenario_builds(const std::string& fixture) {
-  std::vector<FixtureBinary> out;
-  for (const auto& b : testing::fixtures(fixture)) {
-    bool version = b.go.rfind("go1.19.", 0) == 0 || b.go.rfind("go1.21.", 0) == 0 || b.go.rfind("go1.23.", 0) == 0 ||
-                   b.go.rfind("go1.26.", 0) == 0;
-    if (version && b.runnable()) out.push_back(b);
-  }
-  return out;
+  return testing::runnable_builds(fixture, {"go1.19", "go1.21", "go1.23", "go1.26"});
 }
 
 // Short windows so a test takes seconds; the fixtures leak tens per second.
@@ -162,32 +133,32 @@ class FanOutLeak : public Scenario {};
 TEST_P(FanOutLeak, AbandonedSendersAreALeakAtTheGoStatement) {
   expect_leak(GetParam(), {"fanoutleak", "round 1 leaked 2", "chan send", "main.firstAnswer"});
 }
-INSTANTIATE_TEST_SUITE_P(Matrix, FanOutLeak, ::testing::ValuesIn(scenario_builds("fanoutleak")), label);
+INSTANTIATE_TEST_SUITE_P(Matrix, FanOutLeak, ::testing::ValuesIn(scenario_builds("fanoutleak")), testing::build_name);
 
 class ReceiverLeak : public Scenario {};
 TEST_P(ReceiverLeak, ReceiversOnANeverClosedChannelAreALeak) {
   expect_leak(GetParam(), {"receiverleak", "round 1 leaked 2", "chan receive", "main.main"});
 }
-INSTANTIATE_TEST_SUITE_P(Matrix, ReceiverLeak, ::testing::ValuesIn(scenario_builds("receiverleak")), label);
+INSTANTIATE_TEST_SUITE_P(Matrix, ReceiverLeak, ::testing::ValuesIn(scenario_builds("receiverleak")), testing::build_name);
 
 class SelectLeak : public Scenario {};
 TEST_P(SelectLeak, SelectWithNoReadyCaseIsALeak) {
   expect_leak(GetParam(), {"selectleak", "round 1 leaked 1", "select", "main.main"});
 }
-INSTANTIATE_TEST_SUITE_P(Matrix, SelectLeak, ::testing::ValuesIn(scenario_builds("selectleak")), label);
+INSTANTIATE_TEST_SUITE_P(Matrix, SelectLeak, ::testing::ValuesIn(scenario_builds("selectleak")), testing::build_name);
 
 class ContextLeak : public Scenario {};
 TEST_P(ContextLeak, WatchersOnANeverCancelledContextAreALeak) {
   expect_leak(GetParam(), {"contextleak", "round 1 leaked 1", "chan receive", "main.main"});
 }
-INSTANTIATE_TEST_SUITE_P(Matrix, ContextLeak, ::testing::ValuesIn(scenario_builds("contextleak")), label);
+INSTANTIATE_TEST_SUITE_P(Matrix, ContextLeak, ::testing::ValuesIn(scenario_builds("contextleak")), testing::build_name);
 
 class AfterFuncLeak : public Scenario {};
 TEST_P(AfterFuncLeak, BlockedAfterFuncCallbacksAreALeakOfTimeGoFunc) {
   // The runtime starts AfterFunc callbacks with `go f()` in time.goFunc.
   expect_leak(GetParam(), {"afterfuncleak", "round 1 armed 1", "chan send", "time.goFunc", false});
 }
-INSTANTIATE_TEST_SUITE_P(Matrix, AfterFuncLeak, ::testing::ValuesIn(scenario_builds("afterfuncleak")), label);
+INSTANTIATE_TEST_SUITE_P(Matrix, AfterFuncLeak, ::testing::ValuesIn(scenario_builds("afterfuncleak")), testing::build_name);
 
 class HealthyControls : public Scenario {};
 TEST_P(HealthyControls, IdlePoolContendedMutexAndShortRequestsAreNotLeaks) {
@@ -197,40 +168,34 @@ TEST_P(HealthyControls, IdlePoolContendedMutexAndShortRequestsAreNotLeaks) {
       if (b.go == pool_build.go) return b;
     throw std::runtime_error("no build");
   };
-  {
-    RunningFixture pool(pool_build.path, {"-workers", "16"});
-    ASSERT_TRUE(pool.wait_for_line("ready", std::chrono::seconds(10)));
-    json r = attach(pool.pid(), kFastLeakArgs);
+  struct Control {
+    std::string fixture;
+    std::vector<std::string> args;
+    std::string marker;
+    int exact_live;  // -1: short-lived goroutines, checked by rate instead
+  };
+  for (const Control& c : std::vector<Control>{{"workerpool", {"-workers", "16"}, "POOL_SITE", 16},
+                                               {"mutexcontention", {"-goroutines", "32"}, "LOCK_SITE", 32},
+                                               {"shortlived", {"-rate", "400"}, "REQUEST_SITE", -1}}) {
+    SCOPED_TRACE(c.fixture);
+    FixtureBinary fx = same_build(c.fixture);
+    RunningFixture target(fx.path, c.args);
+    ASSERT_TRUE(target.wait_for_line("ready", std::chrono::seconds(10)));
+    json r = attach(target.pid(), kFastLeakArgs);
     EXPECT_TRUE(r["leaks"].empty()) << r["leaks"].dump(1);
-    const json* site = find_site(r, fixture_file(pool_build), marker_line("workerpool", "POOL_SITE"));
+    const json* site = find_site(r, fixture_file(fx), marker_line(c.fixture, c.marker));
     ASSERT_TRUE(site);
-    EXPECT_EQ((*site)["live"], 16);
-  }
-  {
-    FixtureBinary fx = same_build("mutexcontention");
-    RunningFixture mutex(fx.path, {"-goroutines", "32"});
-    ASSERT_TRUE(mutex.wait_for_line("ready", std::chrono::seconds(10)));
-    json r = attach(mutex.pid(), kFastLeakArgs);
-    EXPECT_TRUE(r["leaks"].empty()) << r["leaks"].dump(1);
-    const json* site = find_site(r, fixture_file(fx), marker_line("mutexcontention", "LOCK_SITE"));
-    ASSERT_TRUE(site);
-    EXPECT_EQ((*site)["live"], 32);
-  }
-  {
-    FixtureBinary fx = same_build("shortlived");
-    RunningFixture requests(fx.path, {"-rate", "400"});
-    ASSERT_TRUE(requests.wait_for_line("ready", std::chrono::seconds(10)));
-    json r = attach(requests.pid(), kFastLeakArgs);
-    EXPECT_TRUE(r["leaks"].empty()) << r["leaks"].dump(1);
-    const json* site = find_site(r, fixture_file(fx), marker_line("shortlived", "REQUEST_SITE"));
-    ASSERT_TRUE(site);
-    // ~400/s for 3 s; each lives 1-5 ms, so nearly all have exited.
-    EXPECT_GT((*site)["created_total"].get<int>(), 600);
-    EXPECT_LT((*site)["live"].get<int>(), 40);
-    EXPECT_GT((*site)["lifetime"]["count"].get<int>(), 600);
+    if (c.exact_live >= 0) {
+      EXPECT_EQ((*site)["live"], c.exact_live);
+    } else {
+      // ~400/s for 3 s; each lives 1-5 ms, so nearly all have exited.
+      EXPECT_GT((*site)["created_total"].get<int>(), 600);
+      EXPECT_LT((*site)["live"].get<int>(), 40);
+      EXPECT_GT((*site)["lifetime"]["count"].get<int>(), 600);
+    }
   }
 }
-INSTANTIATE_TEST_SUITE_P(Matrix, HealthyControls, ::testing::ValuesIn(scenario_builds("workerpool")), label);
+INSTANTIATE_TEST_SUITE_P(Matrix, HealthyControls, ::testing::ValuesIn(scenario_builds("workerpool")), testing::build_name);
 
 // goroscope attach running in the background until SIGINT, as a user runs it
 // in a terminal while exercising the target.
@@ -321,7 +286,7 @@ TEST_P(SpawnCounts, CreationsExitsLifetimesAndBlockedAreExact) {
   ASSERT_TRUE(target.send("spawn 10"));
   EXPECT_TRUE(target.wait_for_line("spawned 10", std::chrono::seconds(10)));
 }
-INSTANTIATE_TEST_SUITE_P(Matrix, SpawnCounts, ::testing::ValuesIn(scenario_builds("spawnexit")), label);
+INSTANTIATE_TEST_SUITE_P(Matrix, SpawnCounts, ::testing::ValuesIn(scenario_builds("spawnexit")), testing::build_name);
 
 TEST(AttachErrors, BadTargetsGiveOneLineErrors) {
   GOROSCOPE_REQUIRE_PRIVILEGES();
@@ -343,26 +308,12 @@ TEST(AttachErrors, BadTargetsGiveOneLineErrors) {
       {{"--pid", std::to_string(not_go)}, "not a Go binary"},
   };
   for (const auto& c : cases) {
-    std::string out_path = ::testing::TempDir() + "err_out", err_path = ::testing::TempDir() + "err_err";
-    pid_t child = fork();
-    if (child == 0) {
-      freopen(out_path.c_str(), "w", stdout);
-      freopen(err_path.c_str(), "w", stderr);
-      std::vector<std::string> all = {kGoroscope, "attach"};
-      all.insert(all.end(), c.args.begin(), c.args.end());
-      std::vector<char*> argv;
-      for (auto& a : all) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(kGoroscope.c_str(), argv.data());
-      _exit(127);
-    }
-    int status = 0;
-    waitpid(child, &status, 0);
-    std::ifstream err(err_path);
-    std::string text((std::istreambuf_iterator<char>(err)), {});
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << c.needle;
-    EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
-    EXPECT_NE(text.find(c.needle), std::string::npos) << text;
+    std::vector<std::string> args = {"attach"};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    testing::CliOutcome o = testing::run_goroscope(args);
+    EXPECT_EQ(o.status, 1) << c.needle;
+    EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << o.err;
+    EXPECT_NE(o.err.find(c.needle), std::string::npos) << o.err;
   }
   kill(not_go, SIGKILL);
   waitpid(not_go, nullptr, 0);
@@ -406,7 +357,7 @@ TEST_P(StartupLeak, CensusSeesGoroutinesLeakedBeforeAttachAndCallsThemStuck) {
   ASSERT_EQ(leaks.size(), 2u) << r["leaks"].dump(1);
   for (const auto& l : leaks) EXPECT_EQ(l["verdict"], "stuck");
 }
-INSTANTIATE_TEST_SUITE_P(Matrix, StartupLeak, ::testing::ValuesIn(scenario_builds("startupleak")), label);
+INSTANTIATE_TEST_SUITE_P(Matrix, StartupLeak, ::testing::ValuesIn(scenario_builds("startupleak")), testing::build_name);
 
 }  // namespace
 }  // namespace goroscope

@@ -74,20 +74,8 @@ TEST_P(BpfSelftestTest, UprobeSeesEachCallOnceWithArgumentGoidAndCaller) {
   }
 }
 
-std::vector<FixtureBinary> runnable_symbolzoo() {
-  std::vector<FixtureBinary> out;
-  for (const auto& b : testing::fixtures("symbolzoo"))
-    if (b.runnable()) out.push_back(b);
-  return out;
-}
-
-INSTANTIATE_TEST_SUITE_P(Matrix, BpfSelftestTest, ::testing::ValuesIn(runnable_symbolzoo()),
-                         [](const auto& info) {
-                           std::string n = info.param.go + "_" + info.param.variant;
-                           for (char& c : n)
-                             if (!isalnum(static_cast<unsigned char>(c))) c = '_';
-                           return n;
-                         });
+INSTANTIATE_TEST_SUITE_P(Matrix, BpfSelftestTest, ::testing::ValuesIn(testing::runnable_builds("symbolzoo")),
+                         testing::build_name);
 
 }  // namespace
 }  // namespace goroscope

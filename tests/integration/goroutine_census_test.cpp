@@ -147,20 +147,6 @@ Tally settle(GoroutineCensus& census, const std::function<Tally(const std::vecto
   }
 }
 
-std::string build_name(const ::testing::TestParamInfo<FixtureBinary>& info) {
-  std::string n = info.param.go + "_" + info.param.variant;
-  for (char& c : n)
-    if (!isalnum(static_cast<unsigned char>(c))) c = '_';
-  return n;
-}
-
-std::vector<FixtureBinary> runnable(const std::string& fixture) {
-  std::vector<FixtureBinary> out;
-  for (const auto& b : testing::fixtures(fixture))
-    if (b.runnable()) out.push_back(b);
-  return out;
-}
-
 class GoroutineCensusTest : public ::testing::TestWithParam<FixtureBinary> {};
 
 TEST_P(GoroutineCensusTest, FindsEveryLeakedGoroutineWithStateAndBlockingLine) {
@@ -240,8 +226,8 @@ TEST_P(GoroutineCensusTest, FindsEveryLeakedGoroutineWithStateAndBlockingLine) {
   for (const auto& s : t.bad) ADD_FAILURE() << s;
 }
 
-INSTANTIATE_TEST_SUITE_P(GoroutineCensus, GoroutineCensusTest, ::testing::ValuesIn(runnable("startupleak")),
-                         build_name);
+INSTANTIATE_TEST_SUITE_P(GoroutineCensus, GoroutineCensusTest, ::testing::ValuesIn(testing::runnable_builds("startupleak")),
+                         testing::build_name);
 
 class GoroutineCensusMutexTest : public ::testing::TestWithParam<FixtureBinary> {};
 
@@ -300,8 +286,8 @@ TEST_P(GoroutineCensusMutexTest, LockWaitersBlockAtTheirLockCall) {
   for (const auto& s : t.bad) ADD_FAILURE() << s;
 }
 
-INSTANTIATE_TEST_SUITE_P(GoroutineCensus, GoroutineCensusMutexTest, ::testing::ValuesIn(runnable("mutexcontention")),
-                         build_name);
+INSTANTIATE_TEST_SUITE_P(GoroutineCensus, GoroutineCensusMutexTest, ::testing::ValuesIn(testing::runnable_builds("mutexcontention")),
+                         testing::build_name);
 
 class GoroutineCensusExitTest : public ::testing::TestWithParam<FixtureBinary> {};
 
@@ -330,7 +316,7 @@ TEST_P(GoroutineCensusExitTest, ProcessThatExitedGivesIoError) {
 
 // Losing the process is independent of how the binary was linked.
 INSTANTIATE_TEST_SUITE_P(GoroutineCensus, GoroutineCensusExitTest,
-                         ::testing::ValuesIn(testing::fixtures("startupleak", "default")), build_name);
+                         ::testing::ValuesIn(testing::fixtures("startupleak", "default")), testing::build_name);
 
 }  // namespace
 }  // namespace goroscope

@@ -374,19 +374,8 @@ TEST_P(GoroutineProbesTest, TargetKeepsWorkingAfterDetach) {
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
 }
 
-std::vector<FixtureBinary> runnable_spawnexit() {
-  std::vector<FixtureBinary> out;
-  for (const auto& b : testing::fixtures("spawnexit"))
-    if (b.runnable()) out.push_back(b);
-  return out;
-}
-
-INSTANTIATE_TEST_SUITE_P(Matrix, GoroutineProbesTest, ::testing::ValuesIn(runnable_spawnexit()), [](const auto& info) {
-  std::string n = info.param.go + "_" + info.param.variant;
-  for (char& c : n)
-    if (!isalnum(static_cast<unsigned char>(c))) c = '_';
-  return n;
-});
+INSTANTIATE_TEST_SUITE_P(Matrix, GoroutineProbesTest, ::testing::ValuesIn(testing::runnable_builds("spawnexit")),
+                         testing::build_name);
 
 }  // namespace
 }  // namespace goroscope

@@ -71,6 +71,24 @@ std::vector<FixtureBinary> fixtures(const std::string& fixture, const std::strin
   return out;
 }
 
+std::vector<FixtureBinary> runnable_builds(const std::string& fixture, const std::vector<std::string>& minors) {
+  std::vector<FixtureBinary> out;
+  for (const auto& b : fixtures(fixture)) {
+    if (!b.runnable()) continue;
+    bool wanted = minors.empty();
+    for (const auto& m : minors) wanted |= b.go.rfind(m + ".", 0) == 0;
+    if (wanted) out.push_back(b);
+  }
+  return out;
+}
+
+std::string build_name(const ::testing::TestParamInfo<FixtureBinary>& info) {
+  std::string n = info.param.go + "_" + info.param.variant;
+  for (char& c : n)
+    if (!isalnum(static_cast<unsigned char>(c))) c = '_';
+  return n;
+}
+
 const FixtureBinary& default_build_of(const FixtureBinary& b) {
   for (const auto& o : fixture_matrix())
     if (o.fixture == b.fixture && o.go == b.go && o.variant == "default") return o;

@@ -3,6 +3,8 @@
 // is a test failure (with the command to build it), never a silent skip.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <ostream>
 #include <string>
 #include <vector>
@@ -32,6 +34,12 @@ const std::vector<FixtureBinary>& fixture_matrix();
 const std::vector<FixtureBinary>& symbol_matrix();
 // The subset for one fixture (and optionally one variant).
 std::vector<FixtureBinary> fixtures(const std::string& fixture, const std::string& variant = "");
+// The amd64 builds of one fixture that can run here, optionally only those of
+// the given Go minor versions (e.g. {"go1.19", "go1.26"}).
+std::vector<FixtureBinary> runnable_builds(const std::string& fixture, const std::vector<std::string>& minors = {});
+// A gtest parameter name for a build: "go1_22_12_pie".
+std::string build_name(const ::testing::TestParamInfo<FixtureBinary>& info);
+
 // The unstripped default build of the same fixture and Go version.
 const FixtureBinary& default_build_of(const FixtureBinary& b);
 

@@ -15,6 +15,7 @@
 
 #include "symbols/go_binary.h"
 #include "tests/support/fixture_matrix.h"
+#include "tests/support/goroscope_cli.h"
 
 namespace goroscope {
 namespace {
@@ -23,40 +24,16 @@ using nlohmann::json;
 using testing::symbol_matrix;
 using testing::run_command;
 
-const std::string kGoroscope = std::string(GOROSCOPE_BINARY_DIR) + "/goroscope";
+const std::string& kGoroscope = testing::goroscope_path();
 
-struct Outcome {
-  int status;
-  std::string out, err;
-};
+using Outcome = testing::CliOutcome;
+using testing::run_goroscope;
 
 std::string read_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   std::ostringstream ss;
   ss << f.rdbuf();
   return ss.str();
-}
-
-// Runs build/goroscope with stdout and stderr captured separately.
-Outcome run_goroscope(const std::vector<std::string>& args) {
-  std::string out_file = ::testing::TempDir() + "gs_out", err_file = ::testing::TempDir() + "gs_err";
-  pid_t pid = fork();
-  if (pid == 0) {
-    int in = open("/dev/null", O_RDONLY);
-    int out = open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int err = open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(in, 0);
-    dup2(out, 1);
-    dup2(err, 2);
-    std::vector<char*> argv{const_cast<char*>(kGoroscope.c_str())};
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(kGoroscope.c_str(), argv.data());
-    _exit(127);
-  }
-  int st = 0;
-  waitpid(pid, &st, 0);
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), read_file(out_file), read_file(err_file)};
 }
 
 TEST(InspectCli, JsonContractOnEveryFixture) {
