@@ -406,28 +406,22 @@ std::optional<Error> GoroutineCensus::find_block_pcs(std::vector<Walk>& walks, s
   return std::nullopt;
 }
 
-Result<std::vector<GoroutineRecord>> GoroutineCensus::snapshot(CensusStats* stats) {
-  const auto started = std::chrono::steady_clock::now();
-  auto gs = read_allgs();
-  if (!gs) return gs.error();
-
+// One chunk of the goroutine table: read the gs, decode them into records,
+// and find their blocking frames.
+std::optional<Error> GoroutineCensus::read_chunk(std::span<const uint64_t> gs, bool syscall_bp_saved,
+                                                 std::vector<GoroutineRecord>& records) {
   // Only the prefix of each g holding the fields read. gs allocated one
   // after another sit next to each other in the heap (one size class), so
   // most reads merge into a few large ones.
   const GLayout& l = layout_;
-  if (g_buf_.size() < gs->size() * l.span) g_buf_.resize(gs->size() * l.span);
+  if (g_buf_.size() < gs.size() * l.span) g_buf_.resize(gs.size() * l.span);
   std::vector<RemoteRead> reads;
-  reads.reserve(gs->size());
-  for (size_t i = 0; i < gs->size(); i++)
-    if ((*gs)[i]) reads.push_back(RemoteRead{(*gs)[i], l.span, g_buf_.data() + i * l.span});
+  reads.reserve(gs.size());
+  for (size_t i = 0; i < gs.size(); i++)
+    if (gs[i]) reads.push_back(RemoteRead{gs[i], l.span, g_buf_.data() + i * l.span});
   std::vector<uint8_t> filled;
   if (auto n = ProcessMemory(pid_).read_batch(reads, filled, kMergeGap); !n) return n.error();
 
-  // Before 1.23 entersyscall saved no frame pointer (g.syscallbp came in
-  // 1.23): a goroutine in a syscall then has a stale g.sched.bp.
-  const bool syscall_bp_saved = binary_->go_version().minor >= 23;
-  std::vector<GoroutineRecord> records;
-  records.reserve(reads.size());
   std::vector<Walk> walks;
   walks.reserve(reads.size());
   for (size_t r = 0; r < reads.size(); r++) {
@@ -477,7 +471,25 @@ Result<std::vector<GoroutineRecord>> GoroutineCensus::snapshot(CensusStats* stat
     }
     walks.push_back(w);
   }
-  if (auto err = find_block_pcs(walks, records)) return *err;
+  return find_block_pcs(walks, records);
+
+}
+
+Result<std::vector<GoroutineRecord>> GoroutineCensus::snapshot(CensusStats* stats) {
+  const auto started = std::chrono::steady_clock::now();
+  auto gs = read_allgs();
+  if (!gs) return gs.error();
+
+  // The table is read in chunks so that goroscope's buffers stay bounded
+  // (about kChunk x (g prefix + one stack window), ~25 MB) however many
+  // goroutines the target has: a goroutine bomb must not grow the engine.
+  const bool syscall_bp_saved = binary_->go_version().minor >= 23;
+  std::vector<GoroutineRecord> records;
+  for (size_t first = 0; first < gs->size(); first += kChunk) {
+    const size_t count = std::min(kChunk, gs->size() - first);
+    if (auto err = read_chunk(std::span<const uint64_t>(gs->data() + first, count), syscall_bp_saved, records))
+      return *err;
+  }
 
   if (stats) {
     stats->allglen = gs->size();

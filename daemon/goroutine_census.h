@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -72,6 +73,9 @@ class GoroutineCensus {
   GoroutineCensus() = default;
   Result<std::vector<uint64_t>> read_allgs() const;
   std::optional<Error> find_block_pcs(std::vector<Walk>& walks, std::vector<GoroutineRecord>& records);
+  std::optional<Error> read_chunk(std::span<const uint64_t> gs, bool syscall_bp_saved,
+                                  std::vector<GoroutineRecord>& records);
+  static constexpr size_t kChunk = 16384;  // goroutines read per round
   // Memoized per link-time PC (PCs repeat across goroutines and snapshots).
   uint8_t frame_flags(uint64_t sym_pc);
   uint64_t resume_lookup_pc(uint64_t pc);
