@@ -177,6 +177,7 @@ int run_attach(const AttachOptions& options) {
     s.go_version = binary->go_version().raw;
     s.elapsed_seconds = double(now - start_ns) / 1e9;
     s.sites = tracker.sites(now);
+    s.blocking_sites = tracker.blocking_sites(now);
     s.live = tracker.live();
     s.created_total = tracker.created_total();
     s.exited_total = tracker.exited_total();

@@ -204,3 +204,28 @@ std::vector<SiteStats> GoroutineTracker::sites(uint64_t now_ns) const {
 }
 
 }  // namespace goroscope
+
+namespace goroscope {
+
+std::vector<BlockingSiteStats> GoroutineTracker::blocking_sites(uint64_t now_ns) const {
+  std::unordered_map<uint64_t, BlockingSiteStats> by_pc;
+  for (const auto& [goid, t] : goroutines_) {
+    if (t.state.kind != GoroutineState::Waiting || !t.block_pc) continue;
+    BlockingSiteStats& b = by_pc[t.block_pc];
+    b.block_pc = t.block_pc;
+    b.count++;
+    b.states[state_name(t.state)]++;
+    b.creation_sites[sites_[t.site].gopc]++;
+    if (t.blocked_since_ns && now_ns > t.blocked_since_ns)
+      b.max_blocked_seconds = std::max(b.max_blocked_seconds, double(now_ns - t.blocked_since_ns) / 1e9);
+  }
+  std::vector<BlockingSiteStats> out;
+  out.reserve(by_pc.size());
+  for (auto& [pc, b] : by_pc) out.push_back(std::move(b));
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return a.count != b.count ? a.count > b.count : a.block_pc < b.block_pc;
+  });
+  return out;
+}
+
+}  // namespace goroscope

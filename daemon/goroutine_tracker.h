@@ -51,6 +51,15 @@ struct SiteStats {
   uint64_t blocked = 0;                    // live goroutines in a Waiting state
 };
 
+// Where goroutines wait, across creation sites: one blocking frame's PC.
+struct BlockingSiteStats {
+  uint64_t block_pc = 0;
+  uint64_t count = 0;
+  std::map<std::string, uint64_t> states;  // wait reason -> count
+  std::map<uint64_t, uint64_t> creation_sites;  // gopc -> count
+  double max_blocked_seconds = 0;
+};
+
 struct TrackerLimits {
   size_t max_goroutines = 2'000'000;  // tracked individually; beyond that only counted
 };
@@ -72,6 +81,8 @@ class GoroutineTracker {
 
   // Per-site view at `now_ns` (states, block durations and ages filled in).
   std::vector<SiteStats> sites(uint64_t now_ns) const;
+  // Per blocking frame (goroutines whose blocking frame the census found).
+  std::vector<BlockingSiteStats> blocking_sites(uint64_t now_ns) const;
   uint64_t live() const { return goroutines_.size() + untracked_live_; }
   uint64_t created_total() const { return created_total_; }
   uint64_t exited_total() const { return exited_total_; }

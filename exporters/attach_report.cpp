@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <sstream>
+#include <tuple>
 
 #include "daemon/goroutine_census.h"
 
@@ -114,6 +115,30 @@ nlohmann::json attach_json(const AttachSnapshot& snap, const Pclntab& pclntab) {
                  {"lifetime", hist}};
     sites.push_back(site);
   }
+  // Where goroutines wait, across creation sites: several frames can
+  // resolve to one source line (e.g. two calls on it); they are merged.
+  std::map<std::tuple<std::string, std::string, int>, json> waits;
+  for (const auto& b : snap.blocking_sites) {
+    SourceFrame f = blocking_frame(pclntab, b.block_pc);
+    if (f.function.empty()) continue;
+    json& w = waits[{std::string(f.function), std::string(f.file), f.line}];
+    if (w.is_null()) {
+      w = {{"function", f.function}, {"file", f.file}, {"line", f.line}, {"count", 0}, {"states", json::object()},
+           {"created_at", json::array()}, {"max_blocked_seconds", 0.0}};
+    }
+    w["count"] = w["count"].get<uint64_t>() + b.count;
+    for (const auto& [state, n] : b.states) w["states"][state] = w["states"].value(state, uint64_t{0}) + n;
+    for (const auto& [gopc, n] : b.creation_sites) {
+      SourceSite c = site_of_return_address(pclntab, gopc);
+      w["created_at"].push_back({{"function", c.function}, {"file", c.file}, {"line", c.line}, {"count", n}});
+    }
+    w["max_blocked_seconds"] = std::max(w["max_blocked_seconds"].get<double>(), b.max_blocked_seconds);
+  }
+  json blocking_sites = json::array();
+  for (auto& [key, w] : waits) blocking_sites.push_back(std::move(w));
+  std::sort(blocking_sites.begin(), blocking_sites.end(),
+            [](const json& a, const json& b) { return a["count"].get<uint64_t>() > b["count"].get<uint64_t>(); });
+
   json leaks = json::array();
   for (const auto& l : snap.leaks) {
     SourceSite where = site_of_return_address(pclntab, l.gopc);
@@ -141,7 +166,8 @@ nlohmann::json attach_json(const AttachSnapshot& snap, const Pclntab& pclntab) {
             {"created_total", snap.created_total},
             {"exited_total", snap.exited_total},
             {"creation_rate", snap.creation_rate},
-            {"sites", sites}}},
+            {"sites", sites},
+            {"blocking_sites", blocking_sites}}},
           {"timers", {{"sites", json::array()}}},
           {"allocations", {{"sites", json::array()}}},
           {"leaks", leaks},

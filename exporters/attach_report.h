@@ -35,6 +35,7 @@ struct AttachSnapshot {
   uint64_t live = 0, created_total = 0, exited_total = 0;
   double creation_rate = 0;  // per second, since the previous snapshot
   std::vector<SiteStats> sites;
+  std::vector<BlockingSiteStats> blocking_sites;
   std::map<uint64_t, double> site_creation_rate;  // gopc -> per second
   std::vector<LeakVerdict> leaks;
   bool census_available = false;
