@@ -28,6 +28,15 @@ SourceSite function_at(const Pclntab& pclntab, uint64_t pc) {
 
 namespace {
 
+// A site's `go` statement. The main goroutine has none: the runtime's
+// assembly starts it (its gopc is in a runtime.newproc wrapper), so it is
+// named by what it runs, runtime.main, as Go's tracebacks do.
+SourceSite creation_site(const Pclntab& pclntab, const SiteStats& s) {
+  SourceSite start = function_at(pclntab, s.start_pc);
+  if (start.function == "runtime.main") return start;
+  return site_of_return_address(pclntab, s.gopc);
+}
+
 // Sites in report order: most live first, then most created.
 std::vector<const SiteStats*> ranked(const std::vector<SiteStats>& sites) {
   std::vector<const SiteStats*> v;
@@ -75,7 +84,7 @@ nlohmann::json attach_json(const AttachSnapshot& snap, const Pclntab& pclntab) {
   using nlohmann::json;
   json sites = json::array();
   for (const SiteStats* s : ranked(snap.sites)) {
-    SourceSite where = site_of_return_address(pclntab, s->gopc);
+    SourceSite where = creation_site(pclntab, *s);
     json states = json::object();
     for (const auto& [name, n] : s->states) states[name] = n;
     json blocking = json::array();
@@ -201,7 +210,7 @@ void table(std::ostream& out, const AttachSnapshot& snap, const Pclntab& pclntab
   size_t shown = 0;
   for (const SiteStats* s : ranked(snap.sites)) {
     if (shown++ >= max_sites) break;
-    SourceSite where = site_of_return_address(pclntab, s->gopc);
+    SourceSite where = creation_site(pclntab, *s);
     auto rate = snap.site_creation_rate.find(s->gopc);
     const LeakVerdict* leak = leak_for(snap, s->gopc);
     snprintf(buf, sizeof buf, "%8llu %9llu %9llu %8.1f %8.0fs  %-5s ", (unsigned long long)s->live,
