@@ -40,11 +40,22 @@ int marker_line(const std::string& fixture, const std::string& marker) {
   throw std::runtime_error("no marker " + marker + " in " + fixture);
 }
 
-std::string fixture_file(const FixtureBinary& fx) {
-  // -trimpath builds record module paths instead of absolute ones.
-  if (fx.variant == "stripped") return "goroscope.test/fixtures/" + fx.fixture + "/main.go";
-  return std::string(GOROSCOPE_SOURCE_DIR) + "/tests/fixtures/" + fx.fixture + "/main.go";
-}
+// A fixture's main.go as its build records it: absolute, in whichever
+// checkout the (cached) fixture was built from — so matched by its tail — or
+// module-relative under -trimpath.
+struct FixtureFile {
+  std::string fixture;
+  bool trimmed;
+  bool matches(const json& file) const {
+    if (!file.is_string()) return false;
+    const std::string f = file.get<std::string>();
+    if (trimmed) return f == "goroscope.test/fixtures/" + fixture + "/main.go";
+    const std::string tail = "/tests/fixtures/" + fixture + "/main.go";
+    return f.size() > tail.size() && f[0] == '/' && f.compare(f.size() - tail.size(), tail.size(), tail) == 0;
+  }
+};
+
+FixtureFile fixture_file(const FixtureBinary& fx) { return {fx.fixture, fx.variant == "stripped"}; }
 
 // Runs `goroscope attach --pid PID --format json ARGS...` to completion.
 json attach(pid_t pid, const std::vector<std::string>& args) {
@@ -55,16 +66,16 @@ json attach(pid_t pid, const std::vector<std::string>& args) {
   return json::parse(o.out);
 }
 
-const json* find_site(const json& report, const std::string& file, int line) {
+const json* find_site(const json& report, const FixtureFile& file, int line) {
   for (const auto& s : report["goroutines"]["sites"])
-    if (s["file"] == file && s["line"] == line) return &s;
+    if (file.matches(s["file"]) && s["line"] == line) return &s;
   return nullptr;
 }
 
-std::vector<json> leaks_in(const json& report, const std::string& file) {
+std::vector<json> leaks_in(const json& report, const FixtureFile& file) {
   std::vector<json> out;
   for (const auto& l : report["leaks"])
-    if (l["file"] == file) out.push_back(l);
+    if (file.matches(l["file"])) out.push_back(l);
   return out;
 }
 
@@ -86,7 +97,7 @@ void expect_leak(const FixtureBinary& fx, const LeakCase& c) {
   RunningFixture target(fx.path, {"-every", "20ms"});
   ASSERT_TRUE(target.wait_for_line(c.first_line, std::chrono::seconds(10)));
   json r = attach(target.pid(), kFastLeakArgs);
-  std::string file = fixture_file(fx);
+  const FixtureFile file = fixture_file(fx);
   int block_line = marker_line(fx.fixture, "LEAK_BLOCK");
 
   const json* site = nullptr;
@@ -109,7 +120,7 @@ void expect_leak(const FixtureBinary& fx, const LeakCase& c) {
   EXPECT_GE((*site)["states"].value(c.state, 0), live - in_flight) << (*site)["states"].dump();
   int blocked_at_line = 0;
   for (const auto& b : (*site)["blocking_sites"]) {
-    if (b["file"] == file && b["line"] == block_line) blocked_at_line = b["count"];
+    if (file.matches(b["file"]) && b["line"] == block_line) blocked_at_line = b["count"];
   }
   EXPECT_GE(blocked_at_line, live - in_flight) << (*site)["blocking_sites"].dump();
 
@@ -192,7 +203,7 @@ TEST_P(HealthyControls, IdlePoolContendedMutexAndShortRequestsAreNotLeaks) {
       const std::string reason = fx.go.rfind("go1.19.", 0) == 0 ? "semacquire" : "sync.Mutex.Lock";
       uint64_t at_lock = 0;
       for (const auto& w : r["goroutines"]["blocking_sites"])
-        if (w["file"] == fixture_file(fx) && w["line"] == marker_line(c.fixture, "LOCK_BLOCK"))
+        if (fixture_file(fx).matches(w["file"]) && w["line"] == marker_line(c.fixture, "LOCK_BLOCK"))
           at_lock = w["states"].value(reason, uint64_t{0});
       EXPECT_GE(at_lock, 16u) << r["goroutines"]["blocking_sites"].dump(1);
     }
@@ -278,7 +289,7 @@ TEST_P(SpawnCounts, CreationsExitsLifetimesAndBlockedAreExact) {
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // let the 40 park
   json r = attach.stop();
 
-  std::string file = fixture_file(fx);
+  const FixtureFile file = fixture_file(fx);
   const json* spawned = find_site(r, file, marker_line("spawnexit", "SPAWN_SITE"));
   const json* blocked = find_site(r, file, marker_line("spawnexit", "BLOCK_SITE"));
   ASSERT_TRUE(spawned && blocked) << r["goroutines"]["sites"].dump(1);
@@ -293,7 +304,7 @@ TEST_P(SpawnCounts, CreationsExitsLifetimesAndBlockedAreExact) {
   // The same 40, seen from where they wait.
   bool wait_found = false;
   for (const auto& w : r["goroutines"]["blocking_sites"]) {
-    if (w["file"] != file || w["line"] != marker_line("spawnexit", "BLOCK_SITE")) continue;
+    if (!file.matches(w["file"]) || w["line"] != marker_line("spawnexit", "BLOCK_SITE")) continue;
     wait_found = true;
     EXPECT_EQ(w["count"], 40);
     EXPECT_EQ(w["states"]["chan receive"], 40);
@@ -365,7 +376,7 @@ TEST_P(StartupLeak, CensusSeesGoroutinesLeakedBeforeAttachAndCallsThemStuck) {
   RunningFixture target(fx.path, {"-senders", "3000", "-selects", "700"});
   ASSERT_TRUE(target.wait_for_line("ready", std::chrono::seconds(10)));
   json r = attach(target.pid(), {"--duration", "2500ms", "--interval", "250ms", "--stuck-min", "500", "--stuck-after", "1s"});
-  std::string file = fixture_file(fx);
+  const FixtureFile file = fixture_file(fx);
   const json* senders = find_site(r, file, marker_line("startupleak", "SEND_SITE"));
   const json* selects = find_site(r, file, marker_line("startupleak", "SELECT_SITE"));
   ASSERT_TRUE(senders && selects) << r["goroutines"]["sites"].dump(1);
