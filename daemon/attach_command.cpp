@@ -1,4 +1,5 @@
 #include "daemon/attach_command.h"
+#include "daemon/monotonic_clock.h"
 
 #include <poll.h>
 #include <signal.h>
@@ -17,6 +18,8 @@
 #include "daemon/goroutine_probes.h"
 #include "daemon/goroutine_tracker.h"
 #include "daemon/target_process.h"
+#include "daemon/timer_census.h"
+#include "daemon/timer_probes.h"
 #include "exporters/attach_report.h"
 #include "symbols/go_binary.h"
 #include "symbols/probe_points.h"
@@ -27,12 +30,6 @@ namespace {
 
 std::atomic<int> g_signal{0};
 void on_signal(int sig) { g_signal = sig; }
-
-uint64_t monotonic_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
-}
 
 // A pidfd becomes readable when the process exits (Linux >= 5.3).
 class ProcessWatch {
@@ -124,6 +121,63 @@ int run_attach(const AttachOptions& options) {
     return fail(probes.error().message);
   }
 
+  // Timers: a program that never creates one has nothing to probe (a note,
+  // not a failure); a probe that cannot be placed safely costs the timer
+  // section, not the attach.
+  std::unique_ptr<TimerProbes> timer_probes;
+  std::string timers_note;
+  std::unique_ptr<TimerTracker> timers;
+  if (options.timers) {
+    auto tp = TimerProbes::attach(*binary, plan, target->exe_link, options.pid, bias, TimerProbeOptions{});
+    if (tp) {
+      timer_probes = std::move(tp.value());
+    } else if (tp.error().kind == ErrorKind::NotFound) {
+      timers_note = tp.error().message;
+    } else {
+      if (watch.exited()) return fail("PID " + std::to_string(options.pid) + " exited during attach");
+      warnings.push_back(tp.error().message);
+      timers_note = tp.error().message;
+    }
+    TimerFunctions fns = timer_functions(*binary);
+    timers = std::make_unique<TimerTracker>(binary->pclntab(), bias, fns.send_time, fns.go_func,
+                                            fns.fired_timer_offset,
+                                            decide_timer_regime(binary->build_info(), read_process_godebug(options.pid)),
+                                            options.timer);
+  } else {
+    timers_note = "timers not followed (--no-timers)";
+  }
+  auto on_timer_event = [&](const timer_event& e) {
+    switch (e.kind) {
+      case TIMER_CREATE: timers->on_create(e.timer, e.when, e.period, e.fn, reinterpret_cast<const uint64_t*>(e.frames), e.nframes, e.ts_ns); break;
+      case TIMER_STOP: timers->on_stop(e.timer, e.ts_ns); break;
+      case TIMER_RESET:
+        timers->on_reset(e.timer, e.when, e.has_period ? std::optional<int64_t>(e.period) : std::nullopt, e.ts_ns);
+        break;
+      case TIMER_FIRE: timers->on_fire(e.timer, e.when, e.period, e.fn, e.ts_ns); break;
+    }
+  };
+  // Allocations: sampled in short windows sized to a CPU budget (never a
+  // probe on every allocation unless --alloc-every asks for it).
+  std::unique_ptr<AllocationProfiler> allocations;
+  std::string allocations_note;
+  if (options.allocations) {
+    AllocationProfilerOptions ao = options.alloc;
+    ao.cost_per_hit_seconds = options.uprobe_cost_seconds;
+    auto ap = AllocationProfiler::attach(binary, plan, target->exe_link, options.pid, ao);
+    if (ap) {
+      allocations = std::move(ap.value());
+      for (const auto& w : allocations->warnings()) std::cerr << "goroscope: " << w << "\n";
+    } else {
+      if (watch.exited()) return fail("PID " + std::to_string(options.pid) + " exited during attach");
+      allocations_note = ap.error().message;
+      warnings.push_back("allocations not followed: " + ap.error().message);
+    }
+  } else {
+    allocations_note = "allocations not followed (--no-allocations)";
+  }
+  bool timer_census_available = false;
+  uint64_t timer_census_pending = 0;
+
   struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigaction(SIGINT, &sa, nullptr);
@@ -132,6 +186,7 @@ int run_attach(const AttachOptions& options) {
   GoroutineTracker tracker(binary->wait_reasons().names);
   LeakDetector leaks(options.leak);
   const uint64_t start_ns = monotonic_ns();
+  if (timers) timers->tick(start_ns);
   double census_seconds = 0;
 
   auto take_census = [&]() -> bool {
@@ -158,6 +213,24 @@ int run_attach(const AttachOptions& options) {
   // census reconciles against them.
   (*probes)->poll(0, on_event);
   if (!take_census() && watch.exited()) return fail("PID " + std::to_string(options.pid) + " exited during attach");
+  if (timers) {
+    // Timers armed before attach: read once from the per-P heaps, after the
+    // events so far, which already name some of them.
+    if (timer_probes) timer_probes->poll(0, on_timer_event);
+    auto tc = TimerCensus::open(options.pid, binary, bias);
+    if (tc) {
+      auto pending = (*tc)->snapshot(*timers);
+      if (pending) {
+        timer_census_available = true;
+        timer_census_pending = pending->size();
+        timers->on_census(*pending, monotonic_ns());
+      } else {
+        warnings.push_back("timer census failed: " + pending.error().message);
+      }
+    } else {
+      warnings.push_back(tc.error().message);
+    }
+  }
 
   std::cerr << "goroscope: attached to PID " << options.pid << " (" << target->exe_path << ", "
             << binary->go_version().raw << "): " << tracker.live() << " goroutines"
@@ -196,6 +269,36 @@ int run_attach(const AttachOptions& options) {
       if (i < 2 || options.park_ready) s.probe_hits[kProbeNames[i]] = hits[i];
     s.cost_per_hit_seconds = options.uprobe_cost_seconds;
     s.warnings = warnings;
+    s.timers_note = timers_note;
+    if (timers) {
+      s.timers_probed = timer_probes != nullptr;
+      s.timer_regime = timers->regime().name();
+      s.timer_regime_reason = timers->regime().reason;
+      s.timer_sites = timers->sites(now);
+      s.timer_verdicts = timers->verdicts(now);
+      s.timers_created_total = timers->created_total();
+      s.timer_census_available = timer_census_available;
+      s.timer_census_pending = timer_census_pending;
+      if (timers->forgotten())
+        s.warnings.push_back(std::to_string(timers->forgotten()) + " timers beyond the tracking limit were forgotten");
+    }
+    if (timer_probes) {
+      uint64_t lost = timer_probes->lost_events();
+      s.lost_events += lost;
+      auto th = timer_probes->probe_hits();
+      for (int i = 0; i < TIMER_PROBE_COUNT; i++)
+        if (th[i]) s.probe_hits[kTimerProbeNames[i]] = th[i];
+    }
+    s.allocations_note = allocations_note;
+    if (allocations) {
+      s.allocations = snapshot_allocations(*allocations, now);
+      s.lost_events += s.allocations->lost_events;
+      for (uint32_t i = 0; i < APROBE_COUNT; i++)
+        if (s.allocations->probe_hits[i]) s.probe_hits[std::string("alloc_") + alloc_probe_name(i)] = s.allocations->probe_hits[i];
+      // The duty-cycled ones: their counts are scaled estimates.
+      for (const auto& p : allocations->attached_probes())
+        if (p.find("(sampled)") != std::string::npos) s.sampled_probes.push_back(p.substr(0, p.find('+')));
+    }
     if (s.lost_events) s.warnings.push_back(std::to_string(s.lost_events) + " events lost (ring buffer full)");
     if (tracker.untracked()) s.warnings.push_back(std::to_string(tracker.untracked()) + " goroutines beyond the tracking limit");
     return s;
@@ -203,6 +306,7 @@ int run_attach(const AttachOptions& options) {
   auto mark_tick = [&](uint64_t now, const AttachSnapshot& s) {
     last_tick_ns = now;
     last_total_created = s.created_total;
+    if (timers) timers->tick(now);
     for (const auto& site : s.sites) last_created[site.gopc] = site.created_total;
   };
 
@@ -210,8 +314,12 @@ int run_attach(const AttachOptions& options) {
   const uint64_t end_ns = options.duration_seconds > 0 ? start_ns + uint64_t(options.duration_seconds * 1e9) : 0;
   bool target_alive = true;
   while (true) {
-    int n = (*probes)->poll(100, on_event);
-    (void)n;
+    // About 100 ms per turn, shared by the event sources; the allocation
+    // profiler's duty-cycle windows are timed inside its poll.
+    const int sources = 1 + (timer_probes ? 1 : 0) + (allocations ? 1 : 0);
+    (*probes)->poll(100 / sources, on_event);
+    if (timer_probes) timer_probes->poll(100 / sources, on_timer_event);
+    if (allocations) allocations->poll(100 / sources);
     if (g_signal) {
       stop_reason = "signal";
       break;
@@ -257,9 +365,13 @@ int run_attach(const AttachOptions& options) {
   // Drain what the probes still hold, then one last census while the
   // target is there to read.
   (*probes)->poll(0, on_event);
+  if (timer_probes) timer_probes->poll(0, on_timer_event);
+  if (allocations) allocations->poll(0);
   if (target_alive) take_census();
   uint64_t now = monotonic_ns();
   AttachSnapshot final_snapshot = snapshot(now);
+  timer_probes.reset();
+  allocations.reset();
   probes.value().reset();  // detach before printing: the target runs unprobed from here
 
   if (options.format == "json") {

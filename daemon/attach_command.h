@@ -6,7 +6,9 @@
 
 #include <string>
 
+#include "daemon/allocation_profiler.h"
 #include "daemon/leak_detector.h"
+#include "daemon/timer_tracker.h"
 
 namespace goroscope {
 
@@ -20,6 +22,10 @@ struct AttachOptions {
   size_t max_sites = 20;        // sites in text output
   double uprobe_cost_seconds = 10e-6;  // per hit, for the overhead estimate
   LeakPolicy leak;
+  bool timers = true;  // timer probes and census
+  TimerPolicy timer;
+  bool allocations = true;  // duty-cycled allocation sampling, slice growth, GC cycles
+  AllocationProfilerOptions alloc;
 };
 
 // Returns the exit code; errors are one line on stderr.

@@ -92,6 +92,25 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1.0));
   att->add_option("--stuck-min", attach.leak.stuck_min, "goroutines at one site, all blocked with none exiting, to call it stuck (default 1000)");
   add_duration(att, "--stuck-after", attach.leak.stuck_seconds, "how long with no exit before a blocked population is stuck (default 10m)");
+  att->add_flag("!--no-timers", attach.timers, "do not probe timers (time.Timer, Ticker, AfterFunc)");
+  att->add_flag("!--no-allocations", attach.allocations, "do not sample allocations, slice growth and GC cycles");
+  att->add_option("--alloc-budget", attach.alloc.budget,
+                  "share of one CPU the target may spend in allocation probes (default 0.01); sampling windows are sized to it")
+      ->check(CLI::Range(0.0001, 1.0));
+  att->add_flag("--alloc-every", attach.alloc.probes.every_allocation,
+                "diagnostic: probe every allocation for a 2 s window (slows the target 10-100x meanwhile)");
+  att->add_option("--timer-leak-min", attach.timer.leak_min,
+                  "one-shot timers or AfterFuncs armed for long at one site, not stopped, to call it a leak (default 20)");
+  att->add_option("--ticker-leak-min", attach.timer.ticker_leak_min,
+                  "unstopped tickers at one site to call it a leak (default 10)");
+  add_duration(att, "--timer-long", attach.timer.long_seconds,
+               "a one-shot timer due at least this far ahead is \"armed for long\" (default 10s)");
+  att->add_option("--timer-churn-min", attach.timer.churn_min,
+                  "Go 1.23 timers: channel timers created with none fired or stopped to report churn (default 100)");
+  add_duration(att, "--ticker-firing", attach.timer.ticker_firing_seconds,
+               "Go 1.23 timers: an unstopped ticker that fired this recently is still referenced (default 5s)");
+  att->add_option("--max-timers", attach.timer.max_timers, "timers followed by address (default 200000)")
+      ->check(CLI::PositiveNumber);
   att->footer(
       "EXAMPLES:\n"
       "  goroscope attach --pid $(pidof myservice)                  live view until Ctrl-C\n"

@@ -160,6 +160,44 @@ nlohmann::json attach_json(const AttachSnapshot& snap, const Pclntab& pclntab) {
                      {"growth_per_second", l.growth_per_second},
                      {"reason", l.reason}});
   }
+  for (const auto& v : snap.timer_verdicts) {
+    if (v.verdict != "leak") continue;  // churn is reported in the timer site, it is not a leak
+    leaks.push_back({{"kind", "timer"},
+                     {"verdict", v.verdict},
+                     {"timer_kind", to_string(v.kind)},
+                     {"function", v.function},
+                     {"file", v.file},
+                     {"line", v.line},
+                     {"count", v.count},
+                     {"reason", v.reason}});
+  }
+  json timer_sites = json::array();
+  for (const auto& t : snap.timer_sites) {
+    timer_sites.push_back({{"function", t.function},
+                           {"file", t.file},
+                           {"line", t.line},
+                           {"kind", to_string(t.kind)},
+                           {"created_total", t.created_total},
+                           {"stopped_total", t.stopped_total},
+                           {"reset_total", t.reset_total},
+                           {"fired_total", t.fired_total},
+                           {"collected_total", t.collected_total},
+                           {"active", t.active},
+                           {"active_long", t.active_long},
+                           {"firing", t.firing},
+                           {"from_census", t.from_census},
+                           {"oldest_active_seconds", t.oldest_active_seconds},
+                           {"creation_rate", t.creation_rate},
+                           {"verdict", t.verdict},
+                           {"reason", t.reason}});
+  }
+  json timers = {{"probed", snap.timers_probed},
+                 {"regime", snap.timer_regime},
+                 {"regime_reason", snap.timer_regime_reason},
+                 {"created_total", snap.timers_created_total},
+                 {"census", {{"available", snap.timer_census_available}, {"pending_at_attach", snap.timer_census_pending}}},
+                 {"sites", timer_sites}};
+  if (!snap.timers_note.empty()) timers["note"] = snap.timers_note;
   json hits = json::object();
   uint64_t total_hits = 0;
   for (const auto& [name, n] : snap.probe_hits) {
@@ -177,8 +215,9 @@ nlohmann::json attach_json(const AttachSnapshot& snap, const Pclntab& pclntab) {
             {"creation_rate", snap.creation_rate},
             {"sites", sites},
             {"blocking_sites", blocking_sites}}},
-          {"timers", {{"sites", json::array()}}},
-          {"allocations", {{"sites", json::array()}}},
+          {"timers", timers},
+          {"allocations", snap.allocations ? allocations_json(*snap.allocations)
+                                           : json{{"sites", json::array()}, {"note", snap.allocations_note}}},
           {"leaks", leaks},
           {"census", {{"available", snap.census_available}, {"last_duration_seconds", snap.census_seconds}}},
           {"events", {{"lost", snap.lost_events}}},
@@ -225,16 +264,48 @@ void table(std::ostream& out, const AttachSnapshot& snap, const Pclntab& pclntab
   }
 }
 
+// The timers block: regime, then the busiest sites.
+void timer_table(std::ostream& out, const AttachSnapshot& snap, size_t max_sites, size_t width) {
+  if (snap.timer_regime.empty()) return;
+  out << "timers: " << snap.timer_regime << " regime (" << snap.timer_regime_reason << ")";
+  if (!snap.timers_probed && !snap.timers_note.empty()) out << "  [" << snap.timers_note << "]";
+  out << "\n";
+  if (snap.timer_sites.empty()) return;
+  char buf[512];
+  snprintf(buf, sizeof buf, "%-9s %8s %9s %8s %8s %9s %8s  %-5s %s\n", "KIND", "ACTIVE", "CREATED", "STOPPED", "RESET",
+           "FIRED", "RATE/s", "FLAG", "SITE");
+  out << buf;
+  size_t shown = 0;
+  for (const auto& t : snap.timer_sites) {
+    if (shown++ >= max_sites) break;
+    snprintf(buf, sizeof buf, "%-9s %8llu %9llu %8llu %8llu %9llu %8.1f  %-5s ", to_string(t.kind),
+             (unsigned long long)t.active, (unsigned long long)t.created_total, (unsigned long long)t.stopped_total,
+             (unsigned long long)t.reset_total, (unsigned long long)t.fired_total, t.creation_rate,
+             t.verdict == "leak" ? "LEAK" : t.verdict == "churn" ? "CHURN" : "");
+    std::string line = buf + (t.file.empty() ? std::string("(created before attach)")
+                                             : t.function + " " + short_file(t.file) + ":" + std::to_string(t.line));
+    if (width && line.size() > width) line = line.substr(0, width);
+    out << line << "\n";
+  }
+}
+
 }  // namespace
 
 void print_attach_text(std::ostream& out, const AttachSnapshot& snap, const Pclntab& pclntab, size_t max_sites) {
   header(out, snap);
   table(out, snap, pclntab, max_sites, 0);
+  timer_table(out, snap, max_sites, 0);
+  if (snap.allocations) print_allocations_text(out, *snap.allocations, max_sites);
   for (const auto& l : snap.leaks) {
     SourceSite where = site_of_return_address(pclntab, l.gopc);
     out << "LEAK (" << l.kind << ") " << where.function << " " << where.file << ":" << where.line << ": " << l.reason
         << "\n";
   }
+  for (const auto& v : snap.timer_verdicts)
+    out << (v.verdict == "leak" ? "LEAK" : "CHURN") << " (" << to_string(v.kind) << ") "
+        << (v.file.empty() ? std::string("(created before attach)")
+                           : v.function + " " + v.file + ":" + std::to_string(v.line))
+        << ": " << v.reason << "\n";
   for (const auto& w : snap.warnings) out << "warning: " << w << "\n";
   out << "\n";
   out.flush();
@@ -247,7 +318,11 @@ void draw_attach_top(std::ostream& out, const AttachSnapshot& snap, const Pclnta
   frame << "\n";
   size_t leak_lines = std::min<size_t>(snap.leaks.size(), 5);
   int room = rows - 5 - int(leak_lines);
+  size_t timer_rows = snap.timer_sites.empty() ? (snap.timer_regime.empty() ? 0 : 1)
+                                               : std::min<size_t>(snap.timer_sites.size(), 5) + 2;
+  room -= int(timer_rows);
   table(frame, snap, pclntab, room > 1 ? size_t(room) : 1, cols > 0 ? size_t(cols) : 0);
+  if (timer_rows) timer_table(frame, snap, 5, cols > 0 ? size_t(cols) : 0);
   for (size_t i = 0; i < leak_lines; i++) {
     SourceSite where = site_of_return_address(pclntab, snap.leaks[i].gopc);
     std::string line = "LEAK " + where.function + " " + short_file(where.file) + ":" + std::to_string(where.line) +

@@ -7,12 +7,15 @@
 #include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
 
 #include "daemon/goroutine_tracker.h"
+#include "exporters/allocation_report.h"
 #include "daemon/leak_detector.h"
+#include "daemon/timer_tracker.h"
 #include "symbols/pclntab.h"
 
 namespace goroscope {
@@ -45,6 +48,18 @@ struct AttachSnapshot {
   double cost_per_hit_seconds = 0;
   std::vector<std::string> sampled_probes;
   std::vector<std::string> warnings;
+  // Allocations: estimated hot spots, slice growth and GC cycles.
+  std::optional<AllocationSnapshot> allocations;  // absent: not followed
+  std::string allocations_note;                    // why not
+  // Timers: per creation site and kind, the regime and its verdicts.
+  bool timers_probed = false;
+  std::string timers_note;  // why timers are not followed, if they are not
+  std::string timer_regime, timer_regime_reason;
+  std::vector<TimerSiteStats> timer_sites;
+  std::vector<TimerVerdict> timer_verdicts;
+  uint64_t timers_created_total = 0;
+  bool timer_census_available = false;
+  uint64_t timer_census_pending = 0;  // time-package timers in the heaps at attach
 };
 
 nlohmann::json attach_json(const AttachSnapshot& snap, const Pclntab& pclntab);

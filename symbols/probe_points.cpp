@@ -37,7 +37,22 @@ const std::vector<ProbePointSpec>& probe_point_catalog() {
       {"runtime.mallocgc", "allocation entry (hot; sampled)"},
       {"runtime.profilealloc", "runtime's own sampled allocation path"},
       {"runtime.growslice", "slice growth"},
+      // Go 1.26 adds growslice variants the compiler calls instead of
+      // growslice (slice.go:303, 510, 547 @1.26.10); linked only when used.
+      {"runtime.growsliceNoAlias", "slice growth (1.26, no-alias variant)", 26, 99, false},
+      {"runtime.growsliceBuf", "slice growth (1.26, stack-buffer variant)", 26, 99, false},
+      {"runtime.growsliceBufNoAlias", "slice growth (1.26, stack-buffer no-alias variant)", 26, 99, false},
+      // The span-refill slow path: one hit per span's worth of small
+      // allocations (spanClass argument -> bytes), on the allocating
+      // goroutine's stack in every version. Sampled, duty-cycled.
+      {"runtime.(*mcache).refill", "sampled small allocations (span refill)"},
+      // Every allocation larger than 32 KiB goes through allocLarge, with the
+      // requested size as its argument (called from mallocgc up to 1.23 and
+      // from mallocgcLarge from 1.24).
+      {"runtime.(*mcache).allocLarge", "large allocations (> 32 KiB)"},
       {"runtime.gcStart", "GC cycle start"},
+      // Once per completed cycle, on the goroutine that finished marking.
+      {"runtime.gcMarkTermination", "GC cycle end (mark termination)"},
   };
   return catalog;
 }

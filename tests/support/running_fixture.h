@@ -70,6 +70,27 @@ class RunningFixture {
     }
   }
 
+  // The first line the child prints that starts with `prefix` (the lines
+  // before it are dropped); empty on timeout or if it exited first.
+  std::string wait_for_prefix(const std::string& prefix, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      for (size_t nl; (nl = buffered_.find('\n')) != std::string::npos;) {
+        std::string got = buffered_.substr(0, nl);
+        buffered_.erase(0, nl + 1);
+        if (got.rfind(prefix, 0) == 0) return got;
+      }
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return "";
+      pollfd p{stdout_, POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      char buf[4096];
+      ssize_t n = read(stdout_, buf, sizeof buf);
+      if (n <= 0) return "";
+      buffered_.append(buf, n);
+    }
+  }
+
   // Writes one line to the child's stdin.
   bool send(const std::string& line) {
     std::string s = line + "\n";
