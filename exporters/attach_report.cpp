@@ -321,8 +321,12 @@ void draw_attach_top(std::ostream& out, const AttachSnapshot& snap, const Pclnta
   size_t timer_rows = snap.timer_sites.empty() ? (snap.timer_regime.empty() ? 0 : 1)
                                                : std::min<size_t>(snap.timer_sites.size(), 5) + 2;
   room -= int(timer_rows);
+  // Allocations: a header and the top 3 sites.
+  size_t alloc_rows = snap.allocations ? std::min<size_t>(snap.allocations->sites.size(), 3) + 2 : 0;
+  room -= int(alloc_rows);
   table(frame, snap, pclntab, room > 1 ? size_t(room) : 1, cols > 0 ? size_t(cols) : 0);
   if (timer_rows) timer_table(frame, snap, 5, cols > 0 ? size_t(cols) : 0);
+  if (alloc_rows) print_allocations_text(frame, *snap.allocations, 3);
   for (size_t i = 0; i < leak_lines; i++) {
     SourceSite where = site_of_return_address(pclntab, snap.leaks[i].gopc);
     std::string line = "LEAK " + where.function + " " + short_file(where.file) + ":" + std::to_string(where.line) +

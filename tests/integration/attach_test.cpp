@@ -370,6 +370,29 @@ TEST(AttachErrors, TargetExitingMidRunEndsTheRunWithAReport) {
   EXPECT_GT(r["goroutines"]["created_total"].get<int>(), 0);
 }
 
+class AllocationsInReport : public Scenario {};
+TEST_P(AllocationsInReport, TopAllocationSiteIsNamedInTheAttachReport) {
+  const FixtureBinary& fx = GetParam();
+  RunningFixture target(fx.path, {});
+  ASSERT_TRUE(target.wait_for_line("ready", std::chrono::seconds(10)));
+  json r = attach(target.pid(), {"--duration", "3s", "--interval", "500ms"});
+  const json& a = r["allocations"];
+  ASSERT_FALSE(a["sites"].empty()) << a.dump(1);
+  // allochot spends most of its bytes at HOT_SITE (4 KiB per round), then
+  // LARGE_SITE and SECONDARY_SITE; sampled figures are estimates.
+  const json& top = a["sites"][0];
+  EXPECT_TRUE(fixture_file(fx).matches(top["file"])) << top.dump();
+  EXPECT_EQ(top["line"], marker_line("allochot", "HOT_SITE"));
+  EXPECT_EQ(top["function"], "main.hot");
+  EXPECT_TRUE(top["estimated"].get<bool>());
+  EXPECT_GT(top["bytes_total"].get<double>(), 1e6);
+  EXPECT_TRUE(a["estimated"].get<bool>());
+  EXPECT_GT(a["gc"]["cycles"].get<int>(), 0);
+  EXPECT_FALSE(r["overhead"]["sampled_probes"].empty());
+}
+INSTANTIATE_TEST_SUITE_P(Matrix, AllocationsInReport, ::testing::ValuesIn(scenario_builds("allochot")),
+                         testing::build_name);
+
 class StartupLeak : public Scenario {};
 TEST_P(StartupLeak, CensusSeesGoroutinesLeakedBeforeAttachAndCallsThemStuck) {
   const FixtureBinary& fx = GetParam();
