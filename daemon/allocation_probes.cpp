@@ -1,4 +1,5 @@
 #include "daemon/allocation_probes.h"
+#include "daemon/uprobe_plumbing.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -15,32 +16,11 @@ namespace goroscope {
 
 namespace {
 
-std::string libbpf_error(const std::string& what, int err) { return what + ": " + std::strerror(err < 0 ? -err : err); }
-
 std::string hex(uint64_t v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
   return buf;
 }
-
-uint64_t sum_percpu(int map_fd, uint32_t key) {
-  int ncpus = libbpf_num_possible_cpus();
-  if (ncpus <= 0) return 0;
-  std::vector<uint64_t> values(static_cast<size_t>(ncpus));
-  if (bpf_map_lookup_elem(map_fd, &key, values.data()) != 0) return 0;
-  uint64_t sum = 0;
-  for (uint64_t v : values) sum += v;
-  return sum;
-}
-
-constexpr Arch kHostArch =
-#if defined(__x86_64__)
-    Arch::Amd64;
-#elif defined(__aarch64__)
-    Arch::Arm64;
-#else
-#error "goroscope runs on amd64 or arm64"
-#endif
 
 // The site after `function`'s stack check: every function here runs on the
 // goroutine's own (growable) stack, where an entry probe would fire twice
@@ -137,9 +117,9 @@ Result<std::unique_ptr<AllocationProbes>> AllocationProbes::attach(const GoBinar
     return Error{ErrorKind::Io, libbpf_error("loading the allocations BPF programs (needs root or CAP_BPF)", err)};
 
   for (const auto& p : always) {
-    LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = false);
-    bpf_link* link = bpf_program__attach_uprobe_opts(p.program, pid, exe.c_str(), p.file_offset, &opts);
-    if (!link) return Error{ErrorKind::Io, libbpf_error("attaching a uprobe at " + p.label + " of " + exe, errno)};
+    auto attached = attach_uprobe(p, pid, exe);
+    if (!attached) return attached.error();
+    bpf_link* link = attached.value();
     t->links_.push_back(link);
     t->labels_.push_back(p.label);
   }
@@ -180,15 +160,13 @@ std::optional<Error> AllocationProbes::set_sampling(bool on) {
   if (sampling()) return std::nullopt;
   wait_for_detach();
   for (const auto& p : sampled_) {
-    LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = false);
-    bpf_link* link = bpf_program__attach_uprobe_opts(p.program, pid_, exe_.c_str(), p.file_offset, &opts);
-    if (!link) {
-      int err = errno;
+    auto attached = attach_uprobe(p, pid_, exe_);
+    if (!attached) {
       for (bpf_link* l : sampled_links_) bpf_link__destroy(l);
       sampled_links_.clear();
-      return Error{ErrorKind::Io, libbpf_error("attaching a uprobe at " + p.label + " of " + exe_, err)};
+      return attached.error();
     }
-    sampled_links_.push_back(link);
+    sampled_links_.push_back(attached.value());
   }
   skel_->bss->sampling_on = 1;
   return std::nullopt;

@@ -26,6 +26,7 @@
 #include "allocations.h"
 #include "symbols/go_binary.h"
 #include "symbols/probe_points.h"
+#include "daemon/uprobe_plumbing.h"
 #include "symbols/result.h"
 
 struct allocations_bpf;
@@ -79,11 +80,7 @@ class AllocationProbes {
 
  private:
   AllocationProbes() = default;
-  struct Placement {
-    bpf_program* program;
-    std::string label;
-    uint64_t file_offset;
-  };
+  using Placement = UprobePlacement;
   allocations_bpf* skel_ = nullptr;
   pid_t pid_ = 0;
   std::string exe_;

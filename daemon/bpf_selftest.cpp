@@ -6,15 +6,10 @@
 #include <cerrno>
 #include <cstring>
 
+#include "daemon/uprobe_plumbing.h"
 #include "selftest.skel.h"
 
 namespace goroscope {
-
-namespace {
-std::string libbpf_error(const char* what, int err) {
-  return std::string(what) + ": " + std::strerror(err < 0 ? -err : err);
-}
-}  // namespace
 
 Result<std::unique_ptr<BpfSelftest>> BpfSelftest::attach(const std::string& binary, uint64_t file_offset, pid_t pid,
                                                          uint64_t goid_offset) {
@@ -26,10 +21,9 @@ Result<std::unique_ptr<BpfSelftest>> BpfSelftest::attach(const std::string& bina
   if (int err = selftest_bpf__load(t->skel_))
     return Error{ErrorKind::Io, libbpf_error("loading the selftest BPF program (needs root or CAP_BPF)", err)};
 
-  LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = false);
-  t->link_ = bpf_program__attach_uprobe_opts(t->skel_->progs.selftest_entry, pid > 0 ? pid : -1, binary.c_str(),
-                                             file_offset, &opts);
-  if (!t->link_) return Error{ErrorKind::Io, libbpf_error(("attaching a uprobe to " + binary).c_str(), errno)};
+  auto link = attach_uprobe({t->skel_->progs.selftest_entry, "selftest", file_offset}, pid > 0 ? pid : -1, binary);
+  if (!link) return link.error();
+  t->link_ = link.value();
 
   t->ring_ = ring_buffer__new(bpf_map__fd(t->skel_->maps.events), &BpfSelftest::on_event, t.get(), nullptr);
   if (!t->ring_) return Error{ErrorKind::Io, libbpf_error("creating the ring buffer", errno)};

@@ -1,4 +1,5 @@
 #include "daemon/goroutine_probes.h"
+#include "daemon/uprobe_plumbing.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -16,8 +17,6 @@ namespace goroscope {
 
 namespace {
 
-std::string libbpf_error(const std::string& what, int err) { return what + ": " + std::strerror(err < 0 ? -err : err); }
-
 std::string hex(uint64_t v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
@@ -32,11 +31,7 @@ enum class Site {
   Returns,          // every RET (never a uretprobe on Go code)
 };
 
-struct Placement {
-  bpf_program* program;
-  std::string label;  // for attached_probes()
-  uint64_t file_offset;
-};
+using Placement = UprobePlacement;
 
 // The file offsets at which `function` gets a uprobe, or why it cannot: a
 // missing or unanalyzable function is refused rather than guessed at.
@@ -76,25 +71,6 @@ Result<uint64_t> offset(const GoBinary& binary, const std::string& key) {
                  key + " offset is unknown for " + binary.go_version().raw + "; cannot read goroutines"};
   return v->value;
 }
-
-uint64_t sum_percpu(int map_fd, uint32_t key) {
-  int ncpus = libbpf_num_possible_cpus();
-  if (ncpus <= 0) return 0;
-  std::vector<uint64_t> values(static_cast<size_t>(ncpus));
-  if (bpf_map_lookup_elem(map_fd, &key, values.data()) != 0) return 0;
-  uint64_t sum = 0;
-  for (uint64_t v : values) sum += v;
-  return sum;
-}
-
-constexpr Arch kHostArch =
-#if defined(__x86_64__)
-    Arch::Amd64;
-#elif defined(__aarch64__)
-    Arch::Arm64;
-#else
-#error "goroscope runs on amd64 or arm64"
-#endif
 
 }  // namespace
 
@@ -177,9 +153,9 @@ Result<std::unique_ptr<GoroutineProbes>> GoroutineProbes::attach(const GoBinary&
     return Error{ErrorKind::Io, libbpf_error("loading the goroutines BPF programs (needs root or CAP_BPF)", err)};
 
   for (const auto& p : placements) {
-    LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = false);
-    bpf_link* link = bpf_program__attach_uprobe_opts(p.program, pid, exe.c_str(), p.file_offset, &opts);
-    if (!link) return Error{ErrorKind::Io, libbpf_error("attaching a uprobe at " + p.label + " of " + exe, errno)};
+    auto attached = attach_uprobe(p, pid, exe);
+    if (!attached) return attached.error();
+    bpf_link* link = attached.value();
     t->links_.push_back(link);
     t->attached_.push_back(p.label);
   }

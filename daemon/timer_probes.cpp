@@ -1,4 +1,5 @@
 #include "daemon/timer_probes.h"
+#include "daemon/uprobe_plumbing.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -19,29 +20,13 @@ const char* const kTimerProbeNames[TIMER_PROBE_COUNT] = {"timer_create", "timer_
 
 namespace {
 
-std::string libbpf_error(const std::string& what, int err) { return what + ": " + std::strerror(err < 0 ? -err : err); }
-
 std::string hex(uint64_t v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
   return buf;
 }
 
-struct Placement {
-  bpf_program* program;
-  std::string label;
-  uint64_t file_offset;
-};
-
-uint64_t sum_percpu(int map_fd, uint32_t key) {
-  int ncpus = libbpf_num_possible_cpus();
-  if (ncpus <= 0) return 0;
-  std::vector<uint64_t> values(static_cast<size_t>(ncpus));
-  if (bpf_map_lookup_elem(map_fd, &key, values.data()) != 0) return 0;
-  uint64_t sum = 0;
-  for (uint64_t v : values) sum += v;
-  return sum;
-}
+using Placement = UprobePlacement;
 
 }  // namespace
 
@@ -158,9 +143,9 @@ Result<std::unique_ptr<TimerProbes>> TimerProbes::attach(const GoBinary& binary,
     return p.program != progs->timer_start && p.program != progs->timer_new_ret;
   });
   for (const auto& p : placements) {
-    LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = false);
-    bpf_link* link = bpf_program__attach_uprobe_opts(p.program, pid, exe.c_str(), p.file_offset, &opts);
-    if (!link) return Error{ErrorKind::Io, libbpf_error("attaching a uprobe at " + p.label + " of " + exe, errno)};
+    auto attached = attach_uprobe(p, pid, exe);
+    if (!attached) return attached.error();
+    bpf_link* link = attached.value();
     t->links_.push_back(link);
     t->attached_.push_back(p.label);
   }

@@ -1,0 +1,47 @@
+// The libbpf plumbing every probe family shares (goroutines, timers,
+// allocations, the selftest): where a uprobe goes, attaching it by file
+// offset to one process, reading per-CPU counters, and one-line errors.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+
+#include "symbols/elf_image.h"
+#include "symbols/result.h"
+
+struct bpf_program;
+struct bpf_link;
+
+namespace goroscope {
+
+// One uprobe to place: a program of a loaded skeleton at a file offset of
+// the target's executable. The label ("runtime.newproc1+ret@0x4046f") names
+// it in reports and errors.
+struct UprobePlacement {
+  bpf_program* program = nullptr;
+  std::string label;
+  uint64_t file_offset = 0;
+};
+
+// Attaches a plain uprobe (never a uretprobe: Go moves stacks) for one PID.
+Result<bpf_link*> attach_uprobe(const UprobePlacement& placement, pid_t pid, const std::string& exe);
+
+// The sum over CPUs of a per-CPU array entry of u64 (hit and loss counters).
+uint64_t sum_percpu(int map_fd, uint32_t key);
+
+// "what: strerror(err)" for libbpf's negative (or positive) error codes.
+std::string libbpf_error(const std::string& what, int err);
+
+// The architecture this goroscope was built for: the only one it can probe.
+constexpr Arch kHostArch =
+#if defined(__x86_64__)
+    Arch::Amd64;
+#elif defined(__aarch64__)
+    Arch::Arm64;
+#else
+#error "goroscope probes amd64 or arm64 only"
+#endif
+
+}  // namespace goroscope
