@@ -32,52 +32,8 @@ const volatile __u32 target_tgid = 0; /* 0: any process */
  * target all the same) but emit nothing. */
 volatile __u32 sampling_on = 0;
 
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4 << 20); /* resized by user space before load */
-} events SEC(".maps");
-
-/* Hits per probe (enum alloc_probe_id): what the overhead governor
- * multiplies by the cost of one hit. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, APROBE_COUNT);
-	__type(key, __u32);
-	__type(value, __u64);
-} probe_hits SEC(".maps");
-
-/* Events dropped because the ring buffer was full. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} lost_events SEC(".maps");
-
-/* Go ABIInternal (src/cmd/compile/abi-internal.md, Go 1.17+). */
-#if defined(__TARGET_ARCH_x86)
-#define GO_ARG0(ctx) ((ctx)->ax)
-#define GO_ARG1(ctx) ((ctx)->bx)
-#define GO_FP(ctx) ((ctx)->bp)
-static __always_inline __u64 go_return_address(struct pt_regs *ctx) {
-	__u64 pc = 0;
-	bpf_probe_read_user(&pc, sizeof(pc), (void *)ctx->sp);
-	return pc;
-}
-#elif defined(__TARGET_ARCH_arm64)
-#define GO_ARG0(ctx) ((ctx)->regs[0])
-#define GO_ARG1(ctx) ((ctx)->regs[1])
-#define GO_FP(ctx) ((ctx)->regs[29])
-static __always_inline __u64 go_return_address(struct pt_regs *ctx) { return ctx->regs[30]; }
-#else
-#error "allocations.bpf.c: Go register mapping only for x86 (amd64) and arm64"
-#endif
-
-static __always_inline void count(void *map, __u32 index) {
-	__u64 *n = bpf_map_lookup_elem(map, &index);
-	if (n)
-		__sync_fetch_and_add(n, 1);
-}
+#define PROBE_COUNTERS APROBE_COUNT
+#include "go_probe_common.bpf.h"
 
 static __always_inline struct alloc_event *begin_event(__u32 probe, __u32 kind, __u64 arg) {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;

@@ -30,62 +30,8 @@ const volatile __u64 m_curg_offset = 0;
 const volatile bool has_parent_goid = false;
 const volatile __u64 g_parent_goid_offset = 0;
 
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4 << 20); /* resized by user space before load */
-} events SEC(".maps");
-
-/* Hits per probe (enum goroutine_probe_id): what the overhead governor
- * multiplies by the cost of one hit. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, PROBE_COUNT);
-	__type(key, __u32);
-	__type(value, __u64);
-} probe_hits SEC(".maps");
-
-/* Events dropped because the ring buffer was full. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} lost_events SEC(".maps");
-
-/* Go ABIInternal (src/cmd/compile/abi-internal.md, Go 1.17+): the first
- * integer argument and result share a register, the third argument is a
- * uint8 in the low byte of its register, the current g has a fixed register,
- * and at a function's entry the return address is at [RSP] (amd64) or in LR
- * (arm64). */
-#if defined(__TARGET_ARCH_x86)
-#define GO_ARG0(ctx) ((ctx)->ax)
-#define GO_ARG2(ctx) ((ctx)->cx)
-#define GO_G(ctx) ((ctx)->r14)
-static __always_inline __u64 go_return_address(struct pt_regs *ctx) {
-	__u64 pc = 0;
-	bpf_probe_read_user(&pc, sizeof(pc), (void *)ctx->sp);
-	return pc;
-}
-#elif defined(__TARGET_ARCH_arm64)
-#define GO_ARG0(ctx) ((ctx)->regs[0])
-#define GO_ARG2(ctx) ((ctx)->regs[2])
-#define GO_G(ctx) ((ctx)->regs[28])
-static __always_inline __u64 go_return_address(struct pt_regs *ctx) { return ctx->regs[30]; }
-#else
-#error "goroutines.bpf.c: Go register mapping only for x86 (amd64) and arm64"
-#endif
-
-static __always_inline __u64 read_u64(__u64 addr) {
-	__u64 v = 0;
-	bpf_probe_read_user(&v, sizeof(v), (void *)addr);
-	return v;
-}
-
-static __always_inline void count(void *map, __u32 index) {
-	__u64 *n = bpf_map_lookup_elem(map, &index);
-	if (n)
-		__sync_fetch_and_add(n, 1);
-}
+#define PROBE_COUNTERS PROBE_COUNT
+#include "go_probe_common.bpf.h"
 
 /* Filters on the target, counts the hit and reserves an event; NULL if this
  * is another process or the ring buffer is full (counted as lost). */

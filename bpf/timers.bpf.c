@@ -35,61 +35,8 @@ const volatile __u64 timetimer_timer_offset = 0;
 const volatile __u64 send_time_pc = 0;
 const volatile __u64 go_func_pc = 0;
 
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4 << 20); /* resized by user space before load */
-} events SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, TIMER_PROBE_COUNT);
-	__type(key, __u32);
-	__type(value, __u64);
-} probe_hits SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} lost_events SEC(".maps");
-
-/* Go ABIInternal (src/cmd/compile/abi-internal.md, Go 1.17+). */
-#if defined(__TARGET_ARCH_x86)
-#define GO_ARG0(ctx) ((ctx)->ax)
-#define GO_ARG1(ctx) ((ctx)->bx)
-#define GO_ARG2(ctx) ((ctx)->cx)
-#define GO_ARG3(ctx) ((ctx)->di)
-#define GO_G(ctx) ((ctx)->r14)
-#define GO_FP(ctx) ((ctx)->bp)
-static __always_inline __u64 go_return_address(struct pt_regs *ctx) {
-	__u64 pc = 0;
-	bpf_probe_read_user(&pc, sizeof(pc), (void *)ctx->sp);
-	return pc;
-}
-#elif defined(__TARGET_ARCH_arm64)
-#define GO_ARG0(ctx) ((ctx)->regs[0])
-#define GO_ARG1(ctx) ((ctx)->regs[1])
-#define GO_ARG2(ctx) ((ctx)->regs[2])
-#define GO_ARG3(ctx) ((ctx)->regs[3])
-#define GO_G(ctx) ((ctx)->regs[28])
-#define GO_FP(ctx) ((ctx)->regs[29])
-static __always_inline __u64 go_return_address(struct pt_regs *ctx) { return ctx->regs[30]; }
-#else
-#error "timers.bpf.c: Go register mapping only for x86 (amd64) and arm64"
-#endif
-
-static __always_inline __u64 read_u64(__u64 addr) {
-	__u64 v = 0;
-	bpf_probe_read_user(&v, sizeof(v), (void *)addr);
-	return v;
-}
-
-static __always_inline void count(void *map, __u32 index) {
-	__u64 *n = bpf_map_lookup_elem(map, &index);
-	if (n)
-		__sync_fetch_and_add(n, 1);
-}
+#define PROBE_COUNTERS TIMER_PROBE_COUNT
+#include "go_probe_common.bpf.h"
 
 static __always_inline bool is_target(void) {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
