@@ -1,6 +1,6 @@
 #include "daemon/goroutine_census.h"
+#include "symbols/machine_code.h"
 
-#include <Zydis/Zydis.h>
 #include <elf.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -75,29 +75,6 @@ uint32_t load_u32(const uint8_t* p) {
   uint32_t v;
   std::memcpy(&v, p, sizeof v);
   return v;
-}
-
-// Link-time addresses of every RIP-relative memory operand in [entry, end).
-std::vector<uint64_t> rip_relative_operands(const ElfImage& elf, const FuncInfo& func) {
-  std::vector<uint64_t> out;
-  if (func.end <= func.entry) return out;
-  auto code = elf.read_vaddr(func.entry, func.end - func.entry, std::string(func.name));
-  if (!code) return out;
-  ZydisDecoder decoder;
-  ZydisDecoderInit(&decoder, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
-  ZydisDecodedInstruction insn;
-  ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
-  for (uint64_t off = 0; off < code->size(); off += insn.length) {
-    if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&decoder, code->bytes().data() + off, code->size() - off, &insn, ops)))
-      break;
-    for (unsigned i = 0; i < insn.operand_count_visible; i++) {
-      ZyanU64 address = 0;
-      if (ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY && ops[i].mem.base == ZYDIS_REGISTER_RIP &&
-          ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&insn, &ops[i], func.entry + off, &address)))
-        out.push_back(address);
-    }
-  }
-  return out;
 }
 
 }  // namespace

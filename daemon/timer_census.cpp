@@ -1,6 +1,6 @@
 #include "daemon/timer_census.h"
+#include "symbols/machine_code.h"
 
-#include <Zydis/Zydis.h>
 
 #include <cstring>
 #include <set>
@@ -16,30 +16,6 @@ struct SliceHeader {
 };
 constexpr uint64_t kMaxProcs = 1 << 14;  // GOMAXPROCS bound for validation
 constexpr uint64_t kMaxHeap = 16 << 20;  // timers per P we are willing to read
-
-// Link-time addresses of every RIP-relative memory operand of a function
-// (the same decoding the goroutine census uses to find allgs).
-std::vector<uint64_t> rip_operands(const ElfImage& elf, const FuncInfo& func) {
-  std::vector<uint64_t> out;
-  if (func.end <= func.entry) return out;
-  auto code = elf.read_vaddr(func.entry, func.end - func.entry, std::string(func.name));
-  if (!code) return out;
-  ZydisDecoder decoder;
-  ZydisDecoderInit(&decoder, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
-  ZydisDecodedInstruction insn;
-  ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
-  for (uint64_t off = 0; off < code->size(); off += insn.length) {
-    if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&decoder, code->bytes().data() + off, code->size() - off, &insn, ops)))
-      break;
-    for (unsigned i = 0; i < insn.operand_count_visible; i++) {
-      ZyanU64 address = 0;
-      if (ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY && ops[i].mem.base == ZYDIS_REGISTER_RIP &&
-          ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&insn, &ops[i], func.entry + off, &address)))
-        out.push_back(address);
-    }
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -94,7 +70,7 @@ Result<std::unique_ptr<TimerCensus>> TimerCensus::open(pid_t pid, std::shared_pt
     for (const char* fn : {"runtime.timeSleepUntil", "runtime.procresize", "runtime.gcstopm"}) {
       auto f = binary->pclntab().func_by_name(fn);
       if (!f) continue;
-      std::vector<uint64_t> ops = rip_operands(binary->elf(), *f);
+      std::vector<uint64_t> ops = rip_relative_operands(binary->elf(), *f);
       std::set<uint64_t> addresses(ops.begin(), ops.end());
       for (uint64_t candidate : addresses) {
         if (!addresses.count(candidate + 8)) continue;

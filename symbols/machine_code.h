@@ -26,6 +26,12 @@ struct FunctionCode {
   std::optional<uint64_t> after_stack_check;  // vaddr; none for NOSPLIT functions
 };
 
+// Link-time addresses of every RIP-relative memory operand in the function
+// (amd64): the globals its code references. The censuses use it to find
+// runtime.allgs / runtime.allp in binaries without .symtab. Empty on arm64
+// or when the code cannot be read.
+std::vector<uint64_t> rip_relative_operands(const ElfImage& elf, const FuncInfo& func);
+
 // Fails with Truncated if the code is not in the file, Corrupt if the bytes
 // do not decode as instructions up to the function's end (then no RET list
 // can be trusted and no return probe may be placed).

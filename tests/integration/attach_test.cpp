@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "tests/support/background_attach.h"
 #include "tests/support/fixture_matrix.h"
 #include "tests/support/goroscope_cli.h"
 #include "tests/support/privileges.h"
@@ -24,6 +25,8 @@
 
 namespace goroscope {
 namespace {
+
+using testing::BackgroundAttach;
 
 using nlohmann::json;
 using testing::FixtureBinary;
@@ -218,62 +221,6 @@ TEST_P(HealthyControls, IdlePoolContendedMutexAndShortRequestsAreNotLeaks) {
   }
 }
 INSTANTIATE_TEST_SUITE_P(Matrix, HealthyControls, ::testing::ValuesIn(scenario_builds("workerpool")), testing::build_name);
-
-// goroscope attach running in the background until SIGINT, as a user runs it
-// in a terminal while exercising the target.
-class BackgroundAttach {
- public:
-  explicit BackgroundAttach(pid_t target) : out_path_(::testing::TempDir() + "bg_attach." + std::to_string(getpid())) {
-    int err[2];
-    if (pipe2(err, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
-    pid_ = fork();
-    if (pid_ == 0) {
-      freopen(out_path_.c_str(), "w", stdout);
-      dup2(err[1], 2);
-      execl(kGoroscope.c_str(), kGoroscope.c_str(), "attach", "--pid", std::to_string(target).c_str(), "--format",
-            "json", "--interval", "200ms", nullptr);
-      _exit(127);
-    }
-    close(err[1]);
-    stderr_ = err[0];
-  }
-  ~BackgroundAttach() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    close(stderr_);
-  }
-  // True once goroscope says it is attached.
-  bool wait_attached() {
-    std::string text;
-    char buf[512];
-    for (int i = 0; i < 100; i++) {
-      pollfd p{stderr_, POLLIN, 0};
-      if (poll(&p, 1, 100) <= 0) continue;
-      ssize_t n = read(stderr_, buf, sizeof buf);
-      if (n <= 0) return false;
-      text.append(buf, n);
-      if (text.find("goroscope: attached to PID") != std::string::npos) return true;
-    }
-    return false;
-  }
-  // SIGINT, then the final report.
-  json stop() {
-    kill(pid_, SIGINT);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw std::runtime_error("attach did not exit 0 on SIGINT");
-    std::ifstream out(out_path_);
-    return json::parse(out);
-  }
-
- private:
-  std::string out_path_;
-  pid_t pid_ = -1;
-  int stderr_ = -1;
-};
 
 class SpawnCounts : public Scenario {};
 TEST_P(SpawnCounts, CreationsExitsLifetimesAndBlockedAreExact) {

@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "tests/support/background_attach.h"
 #include "tests/support/fixture_matrix.h"
 #include "tests/support/goroscope_cli.h"
 #include "tests/support/privileges.h"
@@ -28,6 +29,8 @@
 
 namespace goroscope {
 namespace {
+
+using testing::BackgroundAttach;
 
 using nlohmann::json;
 using testing::FixtureBinary;
@@ -224,63 +227,6 @@ TEST_P(Timers, SitesKindsCountsAndVerdictsFollowTheRegime) {
   EXPECT_GE(census_afterfuncs, 50u);
 }
 INSTANTIATE_TEST_SUITE_P(Matrix, Timers, ::testing::ValuesIn(builds()), name);
-
-// goroscope attach in the background until SIGINT, while the test drives
-// the fixture over stdin.
-class BackgroundAttach {
- public:
-  explicit BackgroundAttach(pid_t target)
-      : out_path_(::testing::TempDir() + "timers_attach." + std::to_string(getpid())) {
-    int err[2];
-    if (pipe2(err, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
-    pid_ = fork();
-    if (pid_ == 0) {
-      freopen(out_path_.c_str(), "w", stdout);
-      dup2(err[1], 2);
-      const std::string& g = testing::goroscope_path();
-      execl(g.c_str(), g.c_str(), "attach", "--pid", std::to_string(target).c_str(), "--format", "json", "--interval",
-            "200ms", nullptr);
-      _exit(127);
-    }
-    close(err[1]);
-    stderr_ = err[0];
-  }
-  ~BackgroundAttach() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    close(stderr_);
-    unlink(out_path_.c_str());
-  }
-  bool wait_attached() {
-    std::string text;
-    char buf[512];
-    for (int i = 0; i < 100; i++) {
-      pollfd p{stderr_, POLLIN, 0};
-      if (poll(&p, 1, 100) <= 0) continue;
-      ssize_t got = read(stderr_, buf, sizeof buf);
-      if (got <= 0) return false;
-      text.append(buf, got);
-      if (text.find("goroscope: attached to PID") != std::string::npos) return true;
-    }
-    return false;
-  }
-  json stop() {
-    kill(pid_, SIGINT);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw std::runtime_error("attach did not exit 0 on SIGINT");
-    std::ifstream out(out_path_);
-    return json::parse(out);
-  }
-
- private:
-  std::string out_path_;
-  pid_t pid_ = -1;
-  int stderr_ = -1;
-};
 
 // Exact counts: 200 control rounds (NewTimer, Reset, Stop) and 100 timers
 // received from, driven over stdin while attached. No tolerance.
