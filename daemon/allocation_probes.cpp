@@ -125,14 +125,12 @@ Result<std::unique_ptr<AllocationProbes>> AllocationProbes::attach(const GoBinar
   }
   for (const auto& p : t->sampled_) t->labels_.push_back(p.label + " (sampled)");
 
-  t->ring_ = ring_buffer__new(bpf_map__fd(t->skel_->maps.events), &AllocationProbes::on_event, t.get(), nullptr);
-  if (!t->ring_) return Error{ErrorKind::Io, libbpf_error("creating the allocation event ring buffer", errno)};
+  if (auto err = t->events_.open(bpf_map__fd(t->skel_->maps.events), "the allocation event ring buffer")) return *err;
   return t;
 }
 
 AllocationProbes::~AllocationProbes() {
   wait_for_detach();
-  if (ring_) ring_buffer__free(ring_);
   for (bpf_link* link : sampled_links_) bpf_link__destroy(link);
   for (bpf_link* link : links_) bpf_link__destroy(link);
   if (skel_) allocations_bpf__destroy(skel_);
@@ -176,29 +174,14 @@ void AllocationProbes::wait_for_detach() {
   if (detacher_.joinable()) detacher_.join();
 }
 
-int AllocationProbes::on_event(void* ctx, void* data, size_t size) {
-  auto* self = static_cast<AllocationProbes*>(ctx);
-  if (size < sizeof(alloc_event) || !self->handler_) return 0;
-  alloc_event e;
-  std::memcpy(&e, data, sizeof e);
-  (*self->handler_)(e);
-  return 0;
-}
-
 int AllocationProbes::poll(int timeout_ms, const EventHandler& handler) {
-  handler_ = &handler;
-  int n = ring_buffer__poll(ring_, timeout_ms);
-  handler_ = nullptr;
-  return n;
+  return events_.poll(timeout_ms, handler);
 }
 
 uint64_t AllocationProbes::lost_events() const { return sum_percpu(bpf_map__fd(skel_->maps.lost_events), 0); }
 
 std::array<uint64_t, APROBE_COUNT> AllocationProbes::probe_hits() const {
-  std::array<uint64_t, APROBE_COUNT> hits{};
-  int fd = bpf_map__fd(skel_->maps.probe_hits);
-  for (uint32_t i = 0; i < APROBE_COUNT; i++) hits[i] = sum_percpu(fd, i);
-  return hits;
+  return sum_percpu_all<APROBE_COUNT>(bpf_map__fd(skel_->maps.probe_hits));
 }
 
 std::vector<std::string> AllocationProbes::attached_probes() const { return labels_; }

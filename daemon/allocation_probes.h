@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "daemon/event_ring.h"
 #include "allocations.h"
 #include "symbols/go_binary.h"
 #include "symbols/probe_points.h"
@@ -32,7 +33,6 @@
 struct allocations_bpf;
 struct bpf_link;
 struct bpf_program;
-struct ring_buffer;
 
 namespace goroscope {
 
@@ -67,7 +67,7 @@ class AllocationProbes {
   // How long the last completed detach took.
   double last_detach_seconds() const { return detach_seconds_; }
 
-  using EventHandler = std::function<void(const alloc_event&)>;
+  using EventHandler = EventRing<alloc_event>::Handler;
   // Waits up to timeout_ms for events; returns how many were handled, or a
   // negative errno.
   int poll(int timeout_ms, const EventHandler& handler);
@@ -88,9 +88,7 @@ class AllocationProbes {
   std::vector<Placement> sampled_;        // allocation probes, attached on demand
   std::vector<bpf_link*> sampled_links_;  // attached now
   std::vector<std::string> labels_;
-  ring_buffer* ring_ = nullptr;
-  const EventHandler* handler_ = nullptr;
-  static int on_event(void* ctx, void* data, size_t size);
+  EventRing<alloc_event> events_;
   void wait_for_detach();
 
   std::thread detacher_;

@@ -83,9 +83,7 @@ Result<std::unique_ptr<GoroutineProbes>> GoroutineProbes::attach(const GoBinary&
   if (binary.elf().arch() != kHostArch)
     return Error{ErrorKind::UnsupportedArch,
                  exe + " is " + to_string(binary.elf().arch()) + ", this goroscope probes " + to_string(kHostArch)};
-  // The kernel takes a ring buffer of a power-of-two number of pages only.
-  uint32_t ring = static_cast<uint32_t>(sysconf(_SC_PAGESIZE));
-  while (ring < options.ring_buffer_bytes && ring < (1u << 31)) ring <<= 1;
+  const uint32_t ring = ring_buffer_size(options.ring_buffer_bytes);
 
   // Everything that can be refused for this binary is checked before any
   // kernel object exists.
@@ -160,40 +158,23 @@ Result<std::unique_ptr<GoroutineProbes>> GoroutineProbes::attach(const GoBinary&
     t->attached_.push_back(p.label);
   }
 
-  t->ring_ = ring_buffer__new(bpf_map__fd(t->skel_->maps.events), &GoroutineProbes::on_event, t.get(), nullptr);
-  if (!t->ring_) return Error{ErrorKind::Io, libbpf_error("creating the goroutine event ring buffer", errno)};
+  if (auto err = t->events_.open(bpf_map__fd(t->skel_->maps.events), "the goroutine event ring buffer")) return *err;
   return t;
 }
 
 GoroutineProbes::~GoroutineProbes() {
-  if (ring_) ring_buffer__free(ring_);
   for (bpf_link* link : links_) bpf_link__destroy(link);
   if (skel_) goroutines_bpf__destroy(skel_);
 }
 
-int GoroutineProbes::on_event(void* ctx, void* data, size_t size) {
-  auto* self = static_cast<GoroutineProbes*>(ctx);
-  if (size < sizeof(goroutine_event) || !self->handler_) return 0;
-  goroutine_event e;
-  std::memcpy(&e, data, sizeof e);
-  (*self->handler_)(e);
-  return 0;
-}
-
 int GoroutineProbes::poll(int timeout_ms, const EventHandler& handler) {
-  handler_ = &handler;
-  int n = ring_buffer__poll(ring_, timeout_ms);
-  handler_ = nullptr;
-  return n;
+  return events_.poll(timeout_ms, handler);
 }
 
 uint64_t GoroutineProbes::lost_events() const { return sum_percpu(bpf_map__fd(skel_->maps.lost_events), 0); }
 
 std::array<uint64_t, PROBE_COUNT> GoroutineProbes::probe_hits() const {
-  std::array<uint64_t, PROBE_COUNT> hits{};
-  int fd = bpf_map__fd(skel_->maps.probe_hits);
-  for (uint32_t i = 0; i < PROBE_COUNT; i++) hits[i] = sum_percpu(fd, i);
-  return hits;
+  return sum_percpu_all<PROBE_COUNT>(bpf_map__fd(skel_->maps.probe_hits));
 }
 
 std::vector<std::string> GoroutineProbes::attached_probes() const { return attached_; }

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/event_ring.h"
 #include "goroutines.h"
 #include "symbols/go_binary.h"
 #include "symbols/probe_points.h"
@@ -22,7 +23,6 @@
 
 struct goroutines_bpf;
 struct bpf_link;
-struct ring_buffer;
 
 namespace goroscope {
 
@@ -43,7 +43,7 @@ class GoroutineProbes {
   GoroutineProbes(const GoroutineProbes&) = delete;
   GoroutineProbes& operator=(const GoroutineProbes&) = delete;
 
-  using EventHandler = std::function<void(const goroutine_event&)>;
+  using EventHandler = EventRing<goroutine_event>::Handler;
   // Waits up to timeout_ms for events and hands each to `handler`; returns
   // how many were handled, or a negative errno.
   int poll(int timeout_ms, const EventHandler& handler);
@@ -56,10 +56,8 @@ class GoroutineProbes {
   GoroutineProbes() = default;
   goroutines_bpf* skel_ = nullptr;
   std::vector<bpf_link*> links_;
-  ring_buffer* ring_ = nullptr;
+  EventRing<goroutine_event> events_;
   std::vector<std::string> attached_;
-  const EventHandler* handler_ = nullptr;
-  static int on_event(void* ctx, void* data, size_t size);
 };
 
 }  // namespace goroscope

@@ -149,40 +149,23 @@ Result<std::unique_ptr<TimerProbes>> TimerProbes::attach(const GoBinary& binary,
     t->links_.push_back(link);
     t->attached_.push_back(p.label);
   }
-  t->ring_ = ring_buffer__new(bpf_map__fd(t->skel_->maps.events), &TimerProbes::on_event, t.get(), nullptr);
-  if (!t->ring_) return Error{ErrorKind::Io, libbpf_error("creating the timer event ring buffer", errno)};
+  if (auto err = t->events_.open(bpf_map__fd(t->skel_->maps.events), "the timer event ring buffer")) return *err;
   return t;
 }
 
 TimerProbes::~TimerProbes() {
-  if (ring_) ring_buffer__free(ring_);
   for (bpf_link* link : links_) bpf_link__destroy(link);
   if (skel_) timers_bpf__destroy(skel_);
 }
 
-int TimerProbes::on_event(void* ctx, void* data, size_t size) {
-  auto* self = static_cast<TimerProbes*>(ctx);
-  if (size < sizeof(timer_event) || !self->handler_) return 0;
-  timer_event e;
-  std::memcpy(&e, data, sizeof e);
-  (*self->handler_)(e);
-  return 0;
-}
-
 int TimerProbes::poll(int timeout_ms, const EventHandler& handler) {
-  handler_ = &handler;
-  int n = ring_buffer__poll(ring_, timeout_ms);
-  handler_ = nullptr;
-  return n;
+  return events_.poll(timeout_ms, handler);
 }
 
 uint64_t TimerProbes::lost_events() const { return sum_percpu(bpf_map__fd(skel_->maps.lost_events), 0); }
 
 std::array<uint64_t, TIMER_PROBE_COUNT> TimerProbes::probe_hits() const {
-  std::array<uint64_t, TIMER_PROBE_COUNT> hits{};
-  int fd = bpf_map__fd(skel_->maps.probe_hits);
-  for (uint32_t i = 0; i < TIMER_PROBE_COUNT; i++) hits[i] = sum_percpu(fd, i);
-  return hits;
+  return sum_percpu_all<TIMER_PROBE_COUNT>(bpf_map__fd(skel_->maps.probe_hits));
 }
 
 std::vector<std::string> TimerProbes::attached_probes() const { return attached_; }

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/event_ring.h"
 #include "symbols/go_binary.h"
 #include "symbols/probe_points.h"
 #include "symbols/result.h"
@@ -24,7 +25,6 @@
 
 struct timers_bpf;
 struct bpf_link;
-struct ring_buffer;
 
 namespace goroscope {
 
@@ -55,7 +55,7 @@ class TimerProbes {
   TimerProbes(const TimerProbes&) = delete;
   TimerProbes& operator=(const TimerProbes&) = delete;
 
-  using EventHandler = std::function<void(const timer_event&)>;
+  using EventHandler = EventRing<timer_event>::Handler;
   int poll(int timeout_ms, const EventHandler& handler);
 
   uint64_t lost_events() const;
@@ -66,10 +66,8 @@ class TimerProbes {
   TimerProbes() = default;
   timers_bpf* skel_ = nullptr;
   std::vector<bpf_link*> links_;
-  ring_buffer* ring_ = nullptr;
+  EventRing<timer_event> events_;
   std::vector<std::string> attached_;
-  const EventHandler* handler_ = nullptr;
-  static int on_event(void* ctx, void* data, size_t size);
 };
 
 // Probe names for reports, indexed by timer_probe_id.

@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <cstdint>
 #include <string>
 
@@ -30,6 +31,14 @@ Result<bpf_link*> attach_uprobe(const UprobePlacement& placement, pid_t pid, con
 
 // The sum over CPUs of a per-CPU array entry of u64 (hit and loss counters).
 uint64_t sum_percpu(int map_fd, uint32_t key);
+
+// Every entry of a per-CPU counter array, each summed over CPUs.
+template <size_t N>
+std::array<uint64_t, N> sum_percpu_all(int map_fd) {
+  std::array<uint64_t, N> out{};
+  for (uint32_t i = 0; i < N; i++) out[i] = sum_percpu(map_fd, i);
+  return out;
+}
 
 // "what: strerror(err)" for libbpf's negative (or positive) error codes.
 std::string libbpf_error(const std::string& what, int err);
