@@ -46,6 +46,10 @@ struct AttachSnapshot {
   uint64_t lost_events = 0;
   std::map<std::string, uint64_t> probe_hits;
   double cost_per_hit_seconds = 0;
+  // CPU seconds the target spent in probe hits since attach (hits x cost),
+  // and the budget the overhead governor keeps it under (fraction of one CPU).
+  double estimated_overhead_seconds = 0;
+  double overhead_budget = 0;
   std::vector<std::string> sampled_probes;
   std::vector<std::string> warnings;
   // Allocations: estimated hot spots, slice growth and GC cycles.
