@@ -43,6 +43,7 @@ struct AttachSnapshot {
   std::vector<LeakVerdict> leaks;
   bool census_available = false;
   double census_seconds = 0;
+  uint64_t events_received = 0;  // from every ring buffer, since attach
   uint64_t lost_events = 0;
   std::map<std::string, uint64_t> probe_hits;
   double cost_per_hit_seconds = 0;
@@ -51,6 +52,9 @@ struct AttachSnapshot {
   double estimated_overhead_seconds = 0;
   double overhead_budget = 0;
   std::vector<std::string> sampled_probes;
+  // Probe group -> fraction of the time its probes are attached (1: always;
+  // below 1 the group's counts are scaled estimates).
+  std::map<std::string, double> probe_duty;
   std::vector<std::string> warnings;
   // Allocations: estimated hot spots, slice growth and GC cycles.
   std::optional<AllocationSnapshot> allocations;  // absent: not followed
