@@ -82,34 +82,34 @@ int main(int argc, char** argv) {
   add_duration(att, "--interval,-i", attach.interval_seconds, "census, leak check and refresh period (default 1s)");
   att->add_option("--format,-f", attach.format, "text (live view on a terminal) or json (one document at the end)")
       ->check(CLI::IsMember({"text", "json"}));
-  att->add_flag("--park", attach.park_ready,
+  att->add_flag("--park", attach.engine.park_ready,
                 "also probe gopark/ready to follow every block and wake-up (costly on busy programs)");
   att->add_flag("!--no-top", attach.top, "print plain periodic text even on a terminal");
   att->add_option("--max-sites", attach.max_sites, "sites shown in text output")->check(CLI::PositiveNumber);
-  add_duration(att, "--leak-window", attach.leak.window_seconds, "how long a site's growth must be sustained to be called a leak (default 30s)");
-  att->add_option("--leak-min-growth", attach.leak.min_growth, "goroutines a site must gain over the window (default 10)");
-  att->add_option("--leak-blocked", attach.leak.min_blocked_fraction, "share of a leaking site's goroutines that must be blocked (default 0.9)")
+  add_duration(att, "--leak-window", attach.engine.leak.window_seconds, "how long a site's growth must be sustained to be called a leak (default 30s)");
+  att->add_option("--leak-min-growth", attach.engine.leak.min_growth, "goroutines a site must gain over the window (default 10)");
+  att->add_option("--leak-blocked", attach.engine.leak.min_blocked_fraction, "share of a leaking site's goroutines that must be blocked (default 0.9)")
       ->check(CLI::Range(0.0, 1.0));
-  att->add_option("--stuck-min", attach.leak.stuck_min, "goroutines at one site, all blocked with none exiting, to call it stuck (default 1000)");
-  add_duration(att, "--stuck-after", attach.leak.stuck_seconds, "how long with no exit before a blocked population is stuck (default 10m)");
-  att->add_flag("!--no-timers", attach.timers, "do not probe timers (time.Timer, Ticker, AfterFunc)");
-  att->add_flag("!--no-allocations", attach.allocations, "do not sample allocations, slice growth and GC cycles");
-  att->add_option("--alloc-budget", attach.alloc.budget,
+  att->add_option("--stuck-min", attach.engine.leak.stuck_min, "goroutines at one site, all blocked with none exiting, to call it stuck (default 1000)");
+  add_duration(att, "--stuck-after", attach.engine.leak.stuck_seconds, "how long with no exit before a blocked population is stuck (default 10m)");
+  att->add_flag("!--no-timers", attach.engine.timers, "do not probe timers (time.Timer, Ticker, AfterFunc)");
+  att->add_flag("!--no-allocations", attach.engine.allocations, "do not sample allocations, slice growth and GC cycles");
+  att->add_option("--alloc-budget", attach.engine.alloc.budget,
                   "share of one CPU the target may spend in allocation probes (default 0.01); sampling windows are sized to it")
       ->check(CLI::Range(0.0001, 1.0));
-  att->add_flag("--alloc-every", attach.alloc.probes.every_allocation,
+  att->add_flag("--alloc-every", attach.engine.alloc.probes.every_allocation,
                 "diagnostic: probe every allocation for a 2 s window (slows the target 10-100x meanwhile)");
-  att->add_option("--timer-leak-min", attach.timer.leak_min,
+  att->add_option("--timer-leak-min", attach.engine.timer.leak_min,
                   "one-shot timers or AfterFuncs armed for long at one site, not stopped, to call it a leak (default 20)");
-  att->add_option("--ticker-leak-min", attach.timer.ticker_leak_min,
+  att->add_option("--ticker-leak-min", attach.engine.timer.ticker_leak_min,
                   "unstopped tickers at one site to call it a leak (default 10)");
-  add_duration(att, "--timer-long", attach.timer.long_seconds,
+  add_duration(att, "--timer-long", attach.engine.timer.long_seconds,
                "a one-shot timer due at least this far ahead is \"armed for long\" (default 10s)");
-  att->add_option("--timer-churn-min", attach.timer.churn_min,
+  att->add_option("--timer-churn-min", attach.engine.timer.churn_min,
                   "Go 1.23 timers: channel timers created with none fired or stopped to report churn (default 100)");
-  add_duration(att, "--ticker-firing", attach.timer.ticker_firing_seconds,
+  add_duration(att, "--ticker-firing", attach.engine.timer.ticker_firing_seconds,
                "Go 1.23 timers: an unstopped ticker that fired this recently is still referenced (default 5s)");
-  att->add_option("--max-timers", attach.timer.max_timers, "timers followed by address (default 200000)")
+  att->add_option("--max-timers", attach.engine.timer.max_timers, "timers followed by address (default 200000)")
       ->check(CLI::PositiveNumber);
   att->footer(
       "EXAMPLES:\n"
