@@ -74,7 +74,7 @@ Result<std::unique_ptr<AllocationProbes>> AllocationProbes::attach(const GoBinar
   auto* progs = &t->skel_->progs;
 
   // Everything this binary could refuse is resolved before anything loads.
-  std::vector<Placement> always;
+  std::vector<Placement> always, sampled;
   auto gc_start = after_stack_check(plan, "runtime.gcStart", "GC cycle starts");
   if (!gc_start) return gc_start.error();
   always.push_back({progs->gc_start, "runtime.gcStart+stackcheck@" + hex(*gc_start), *gc_start});
@@ -86,7 +86,7 @@ Result<std::unique_ptr<AllocationProbes>> AllocationProbes::attach(const GoBinar
                     const std::string& purpose) -> std::optional<Error> {
     auto off = after_stack_check(plan, function, purpose);
     if (!off) return off.error();
-    t->sampled_.push_back({program, function + "+stackcheck@" + hex(*off), *off});
+    sampled.push_back({program, function + "+stackcheck@" + hex(*off), *off});
     return std::nullopt;
   };
   if (options.every_allocation) {
@@ -123,55 +123,32 @@ Result<std::unique_ptr<AllocationProbes>> AllocationProbes::attach(const GoBinar
     t->links_.push_back(link);
     t->labels_.push_back(p.label);
   }
-  for (const auto& p : t->sampled_) t->labels_.push_back(p.label + " (sampled)");
+  for (const auto& p : sampled) t->labels_.push_back(p.label + " (sampled)");
+  t->sampled_links_ = std::make_unique<SwitchableLinks>(pid, exe, std::move(sampled));
 
   if (auto err = t->events_.open(bpf_map__fd(t->skel_->maps.events), "the allocation event ring buffer")) return *err;
   return t;
 }
 
 AllocationProbes::~AllocationProbes() {
-  wait_for_detach();
-  for (bpf_link* link : sampled_links_) bpf_link__destroy(link);
+  sampled_links_.reset();
   for (bpf_link* link : links_) bpf_link__destroy(link);
   if (skel_) allocations_bpf__destroy(skel_);
 }
 
 std::optional<Error> AllocationProbes::set_sampling(bool on) {
   if (!on) {
-    if (sampled_links_.empty()) return std::nullopt;
+    if (!sampled_links_->attached()) return std::nullopt;
     // Close the window first: the probes keep firing while the kernel
-    // detaches them. Detaching waits for RCU grace periods (~280 ms for four
-    // probes here, no faster in parallel), so it happens on a thread of its
-    // own and the caller's poll loop goes on; detaching() says when.
+    // detaches them (in the background; detaching() says when).
     skel_->bss->sampling_on = 0;
-    wait_for_detach();
-    detach_started_ = std::chrono::steady_clock::now();
-    detacher_ = std::thread([links = std::move(sampled_links_), this] {
-      for (bpf_link* link : links) bpf_link__destroy(link);
-      detach_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - detach_started_).count();
-      detaching_ = false;
-    });
-    detaching_ = true;
-    sampled_links_.clear();
+    sampled_links_->detach();
     return std::nullopt;
   }
   if (sampling()) return std::nullopt;
-  wait_for_detach();
-  for (const auto& p : sampled_) {
-    auto attached = attach_uprobe(p, pid_, exe_);
-    if (!attached) {
-      for (bpf_link* l : sampled_links_) bpf_link__destroy(l);
-      sampled_links_.clear();
-      return attached.error();
-    }
-    sampled_links_.push_back(attached.value());
-  }
+  if (auto err = sampled_links_->attach()) return err;
   skel_->bss->sampling_on = 1;
   return std::nullopt;
-}
-
-void AllocationProbes::wait_for_detach() {
-  if (detacher_.joinable()) detacher_.join();
 }
 
 int AllocationProbes::poll(int timeout_ms, const EventHandler& handler) {

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "daemon/event_ring.h"
+#include "daemon/switchable_links.h"
 #include "allocations.h"
 #include "symbols/go_binary.h"
 #include "symbols/probe_points.h"
@@ -61,11 +62,11 @@ class AllocationProbes {
   // closes the window at once and finishes in the background (the kernel
   // takes ~70 ms per probe); attaching again waits for it.
   std::optional<Error> set_sampling(bool on);
-  bool sampling() const { return !sampled_links_.empty(); }
+  bool sampling() const { return sampled_links_->attached(); }
   // True while a detach is still under way (the probes may still trap).
-  bool detaching() const { return detaching_; }
+  bool detaching() const { return sampled_links_->detaching(); }
   // How long the last completed detach took.
-  double last_detach_seconds() const { return detach_seconds_; }
+  double last_detach_seconds() const { return sampled_links_->last_detach_seconds(); }
 
   using EventHandler = EventRing<alloc_event>::Handler;
   // Waits up to timeout_ms for events; returns how many were handled, or a
@@ -85,16 +86,9 @@ class AllocationProbes {
   pid_t pid_ = 0;
   std::string exe_;
   std::vector<bpf_link*> links_;          // GC probes, for the object's lifetime
-  std::vector<Placement> sampled_;        // allocation probes, attached on demand
-  std::vector<bpf_link*> sampled_links_;  // attached now
+  std::unique_ptr<SwitchableLinks> sampled_links_;  // allocation probes, attached on demand
   std::vector<std::string> labels_;
   EventRing<alloc_event> events_;
-  void wait_for_detach();
-
-  std::thread detacher_;
-  std::chrono::steady_clock::time_point detach_started_;
-  std::atomic<bool> detaching_{false};
-  std::atomic<double> detach_seconds_{0};
 };
 
 // Human names of the probe ids, for reports ("refill", "large", ...).

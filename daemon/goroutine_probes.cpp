@@ -150,20 +150,16 @@ Result<std::unique_ptr<GoroutineProbes>> GoroutineProbes::attach(const GoBinary&
   if (int err = goroutines_bpf__load(t->skel_))
     return Error{ErrorKind::Io, libbpf_error("loading the goroutines BPF programs (needs root or CAP_BPF)", err)};
 
-  for (const auto& p : placements) {
-    auto attached = attach_uprobe(p, pid, exe);
-    if (!attached) return attached.error();
-    bpf_link* link = attached.value();
-    t->links_.push_back(link);
-    t->attached_.push_back(p.label);
-  }
+  for (const auto& p : placements) t->attached_.push_back(p.label);
+  t->links_ = std::make_unique<SwitchableLinks>(pid, exe, std::move(placements));
+  if (auto err = t->links_->attach()) return *err;
 
   if (auto err = t->events_.open(bpf_map__fd(t->skel_->maps.events), "the goroutine event ring buffer")) return *err;
   return t;
 }
 
 GoroutineProbes::~GoroutineProbes() {
-  for (bpf_link* link : links_) bpf_link__destroy(link);
+  links_.reset();  // before the programs they run
   if (skel_) goroutines_bpf__destroy(skel_);
 }
 

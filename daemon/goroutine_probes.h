@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "daemon/event_ring.h"
+#include "daemon/switchable_links.h"
 #include "goroutines.h"
 #include "symbols/go_binary.h"
 #include "symbols/probe_points.h"
@@ -50,12 +51,14 @@ class GoroutineProbes {
 
   uint64_t lost_events() const;                        // ring buffer full
   std::array<uint64_t, PROBE_COUNT> probe_hits() const;  // summed over CPUs
-  std::vector<std::string> attached_probes() const;     // "runtime.newproc1+ret@0x...", for reports
+  std::vector<std::string> attached_probes() const;
+  // The probes as one set the overhead governor can detach and attach again.
+  SwitchableLinks& links() { return *links_; }     // "runtime.newproc1+ret@0x...", for reports
 
  private:
   GoroutineProbes() = default;
   goroutines_bpf* skel_ = nullptr;
-  std::vector<bpf_link*> links_;
+  std::unique_ptr<SwitchableLinks> links_;
   EventRing<goroutine_event> events_;
   std::vector<std::string> attached_;
 };

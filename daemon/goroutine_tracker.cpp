@@ -35,6 +35,7 @@ uint32_t GoroutineTracker::site_index(uint64_t gopc, uint64_t start_pc) {
   if (inserted) {
     sites_.emplace_back();
     sites_.back().gopc = gopc;
+    site_totals_.emplace_back();
   }
   if (start_pc) sites_[it->second].start_pc = start_pc;
   return it->second;
@@ -62,15 +63,16 @@ void GoroutineTracker::forget(std::unordered_map<uint64_t, Tracked>::iterator it
   SiteStats& site = sites_[it->second.site];
   if (site.live) site.live--;
   if (exited) {
-    site.exited_total++;
-    exited_total_++;
+    site_totals_[it->second.site].exited += it->second.weight;
+    exited_total_ += it->second.weight;
     if (it->second.created_ns && ts_ns >= it->second.created_ns)
       site.lifetimes.add(double(ts_ns - it->second.created_ns) / 1e9);
   }
   goroutines_.erase(it);
 }
 
-void GoroutineTracker::on_census(const std::vector<GoroutineRecord>& census, uint64_t started_ns, uint64_t finished_ns) {
+void GoroutineTracker::on_census(const std::vector<GoroutineRecord>& census, uint64_t started_ns, uint64_t finished_ns,
+                                 double unseen_weight) {
   const bool first = census_count_++ == 0;
   const uint32_t generation = static_cast<uint32_t>(census_count_);
   uint64_t untracked = 0;
@@ -84,6 +86,7 @@ void GoroutineTracker::on_census(const std::vector<GoroutineRecord>& census, uin
       Tracked t;
       t.site = site_index(r.gopc, r.start_pc);
       t.first_seen_ns = started_ns;
+      t.weight = first ? 1.0f : float(unseen_weight);
       it = goroutines_.emplace(r.goid, t).first;
       SiteStats& site = sites_[t.site];
       site.live++;
@@ -122,15 +125,16 @@ void GoroutineTracker::on_census(const std::vector<GoroutineRecord>& census, uin
 }
 
 void GoroutineTracker::on_create(uint64_t goid, uint64_t parent_goid, uint64_t gopc, uint64_t start_pc,
-                                 uint64_t ts_ns) {
+                                 uint64_t ts_ns, double weight) {
   (void)parent_goid;
-  created_total_++;
+  created_total_ += weight;
   uint32_t site = site_index(gopc, start_pc);
-  sites_[site].created_total++;
+  site_totals_[site].created += weight;
   auto it = goroutines_.find(goid);
   if (it != goroutines_.end()) {
     // The census read it before its creation event arrived.
     it->second.created_ns = ts_ns;
+    it->second.weight = float(weight);
     return;
   }
   if (goroutines_.size() >= limits_.max_goroutines) {
@@ -141,6 +145,7 @@ void GoroutineTracker::on_create(uint64_t goid, uint64_t parent_goid, uint64_t g
   t.site = site;
   t.created_ns = ts_ns;
   t.first_seen_ns = ts_ns;
+  t.weight = float(weight);
   goroutines_.emplace(goid, t);
   sites_[site].live++;
 }
@@ -151,11 +156,11 @@ void GoroutineTracker::on_exit(uint64_t goid, uint64_t gopc, uint64_t start_pc, 
     if (untracked_live_) {
       // Beyond the tracking limit: counted, not tracked.
       untracked_live_--;
-      exited_total_++;
+      exited_total_ += 1;
     } else if (!have_census() && gopc) {
       // Created before attach, and no census to have seen it alive.
-      sites_[site_index(gopc, start_pc)].exited_total++;
-      exited_total_++;
+      site_totals_[site_index(gopc, start_pc)].exited += 1;
+      exited_total_ += 1;
     }
     // Otherwise a census already counted its exit.
     return;
@@ -180,6 +185,10 @@ void GoroutineTracker::on_ready(uint64_t goid, uint64_t ts_ns) {
 
 std::vector<SiteStats> GoroutineTracker::sites(uint64_t now_ns) const {
   std::vector<SiteStats> out = sites_;
+  for (size_t i = 0; i < out.size(); i++) {
+    out[i].created_total = uint64_t(std::llround(site_totals_[i].created));
+    out[i].exited_total = uint64_t(std::llround(site_totals_[i].exited));
+  }
   for (auto& s : out) {
     s.states.clear();
     s.block_pcs.clear();

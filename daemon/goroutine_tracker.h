@@ -8,6 +8,7 @@
 #pragma once
 
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -71,8 +72,18 @@ class GoroutineTracker {
 
   // Times are CLOCK_MONOTONIC nanoseconds (the clock of both bpf_ktime_get_ns
   // and Go's nanotime).
-  void on_census(const std::vector<GoroutineRecord>& census, uint64_t started_ns, uint64_t finished_ns);
-  void on_create(uint64_t goid, uint64_t parent_goid, uint64_t gopc, uint64_t start_pc, uint64_t ts_ns);
+  //
+  // Weights: while the overhead governor duty-cycles the probes, a creation
+  // seen in a sampling window stands for `weight` creations (its exit, when
+  // seen, for as many exits), so the per-site totals are estimates. A
+  // goroutine the census finds that no creation event announced counts
+  // `unseen_weight` at its exit: 1 when the probes were always on (its event
+  // was lost), 0 while sampling (the weighted creations already stand for
+  // it). Goroutines alive at the first census always count 1.
+  void on_census(const std::vector<GoroutineRecord>& census, uint64_t started_ns, uint64_t finished_ns,
+                 double unseen_weight = 1);
+  void on_create(uint64_t goid, uint64_t parent_goid, uint64_t gopc, uint64_t start_pc, uint64_t ts_ns,
+                 double weight = 1);
   // gopc/start_pc: the exiting goroutine's site, which the exit probe reads
   // from its g; used when the goroutine was never seen alive (no census).
   void on_exit(uint64_t goid, uint64_t gopc, uint64_t start_pc, uint64_t ts_ns);
@@ -84,8 +95,8 @@ class GoroutineTracker {
   // Per blocking frame (goroutines whose blocking frame the census found).
   std::vector<BlockingSiteStats> blocking_sites(uint64_t now_ns) const;
   uint64_t live() const { return goroutines_.size() + untracked_live_; }
-  uint64_t created_total() const { return created_total_; }
-  uint64_t exited_total() const { return exited_total_; }
+  uint64_t created_total() const { return uint64_t(std::llround(created_total_)); }
+  uint64_t exited_total() const { return uint64_t(std::llround(exited_total_)); }
   uint64_t untracked() const { return untracked_live_; }
   bool have_census() const { return census_count_ > 0; }
   std::string state_name(const GoroutineState& s) const;
@@ -99,6 +110,7 @@ class GoroutineTracker {
     uint64_t blocked_since_ns = 0; // 0: not blocked
     uint64_t block_pc = 0;
     uint32_t census_generation = 0;  // the last census that listed it
+    float weight = 1;                // what its exit counts for (see on_census)
   };
   uint32_t site_index(uint64_t gopc, uint64_t start_pc);
   void forget(std::unordered_map<uint64_t, Tracked>::iterator it, uint64_t ts_ns, bool exited);
@@ -107,8 +119,13 @@ class GoroutineTracker {
   TrackerLimits limits_;
   std::unordered_map<uint64_t, Tracked> goroutines_;
   std::unordered_map<uint64_t, uint32_t> site_by_pc_;
-  std::vector<SiteStats> sites_;  // live/created/exited/lifetimes kept current; the rest filled by sites()
-  uint64_t created_total_ = 0, exited_total_ = 0, untracked_live_ = 0;
+  std::vector<SiteStats> sites_;  // live/lifetimes kept current; the rest filled by sites()
+  struct Totals {
+    double created = 0, exited = 0;  // weighted: estimates while sampled
+  };
+  std::vector<Totals> site_totals_;  // parallel to sites_
+  double created_total_ = 0, exited_total_ = 0;
+  uint64_t untracked_live_ = 0;
   uint64_t census_count_ = 0;
 };
 

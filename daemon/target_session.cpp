@@ -12,7 +12,10 @@
 #include "daemon/goroutine_probes.h"
 #include "daemon/goroutine_tracker.h"
 #include "daemon/monotonic_clock.h"
+#include "daemon/overhead_governor.h"
+#include "daemon/process_cpu.h"
 #include "daemon/target_process.h"
+#include "daemon/uprobe_calibration.h"
 #include "daemon/timer_census.h"
 #include "daemon/timer_probes.h"
 #include "exporters/allocation_report.h"
@@ -58,6 +61,7 @@ Result<std::unique_ptr<TargetSession>> TargetSession::open(pid_t pid, const Engi
   std::unique_ptr<TargetSession> s(new TargetSession());
   s->pid_ = pid;
   s->options_ = options;
+  s->options_.uprobe_cost_seconds = resolve_uprobe_cost(options.uprobe_cost_seconds);
   const std::string who = "PID " + std::to_string(pid);
   auto target = resolve_target_process(pid);
   if (!target) return target.error();
@@ -93,6 +97,7 @@ Result<std::unique_ptr<TargetSession>> TargetSession::open(pid_t pid, const Engi
   ProbePlan plan = resolve_probe_points(*s->binary_);
   GoroutineProbeOptions probe_options;
   probe_options.park_ready = options.park_ready;
+  if (options.ring_buffer_bytes) probe_options.ring_buffer_bytes = options.ring_buffer_bytes;
   auto probes = GoroutineProbes::attach(*s->binary_, plan, s->exe_link_, pid, probe_options);
   if (!probes) {
     if (s->watch_->exited()) return gone();
@@ -104,7 +109,9 @@ Result<std::unique_ptr<TargetSession>> TargetSession::open(pid_t pid, const Engi
   // not a failure); a probe that cannot be placed safely costs the timer
   // section, not the attach.
   if (options.timers) {
-    auto tp = TimerProbes::attach(*s->binary_, plan, s->exe_link_, pid, s->bias_, TimerProbeOptions{});
+    TimerProbeOptions timer_options;
+    if (options.ring_buffer_bytes) timer_options.ring_buffer_bytes = options.ring_buffer_bytes;
+    auto tp = TimerProbes::attach(*s->binary_, plan, s->exe_link_, pid, s->bias_, timer_options);
     if (tp) {
       s->timer_probes_ = std::move(tp.value());
     } else if (tp.error().kind == ErrorKind::NotFound) {
@@ -126,7 +133,15 @@ Result<std::unique_ptr<TargetSession>> TargetSession::open(pid_t pid, const Engi
   // probe on every allocation unless --alloc-every asks for it).
   if (options.allocations) {
     AllocationProfilerOptions ao = options.alloc;
-    ao.cost_per_hit_seconds = options.uprobe_cost_seconds;
+    ao.cost_per_hit_seconds = s->options_.uprobe_cost_seconds;
+    // The allocation sampler sizes its own windows; its share of the budget
+    // is a third unless --alloc-budget said otherwise.
+    if (options.alloc_budget > 0) {
+      ao.budget = options.alloc_budget;
+    } else if (options.overhead_budget > 0) {
+      ao.budget = options.overhead_budget / 3;
+    }
+    if (options.ring_buffer_bytes) ao.probes.ring_buffer_bytes = options.ring_buffer_bytes;
     auto ap = AllocationProfiler::attach(s->binary_, plan, s->exe_link_, pid, ao);
     if (ap) {
       s->allocations_ = std::move(ap.value());
@@ -144,6 +159,7 @@ Result<std::unique_ptr<TargetSession>> TargetSession::open(pid_t pid, const Engi
   s->leaks_ = std::make_unique<LeakDetector>(options.leak);
   s->start_ns_ = s->last_tick_ns_ = monotonic_ns();
   if (s->timers_) s->timers_->tick(s->start_ns_);
+  s->start_governor();
 
   // Events that arrived before the first census are applied first, so the
   // census reconciles against them.
@@ -172,49 +188,126 @@ Result<std::unique_ptr<TargetSession>> TargetSession::open(pid_t pid, const Engi
 
 uint64_t TargetSession::live_goroutines() const { return tracker_->live(); }
 
+void TargetSession::apply(const goroutine_event& e, double weight) {
+  switch (e.kind) {
+    case GOROUTINE_CREATE:
+      tracker_->on_create(e.goid, e.parent_goid, e.pc - bias_, e.start_pc - bias_, e.ts_ns, weight);
+      break;
+    case GOROUTINE_EXIT: tracker_->on_exit(e.goid, e.pc - bias_, e.start_pc - bias_, e.ts_ns); break;
+    case GOROUTINE_PARK: tracker_->on_park(e.goid, static_cast<uint8_t>(e.wait_reason), e.ts_ns); break;
+    case GOROUTINE_READY: tracker_->on_ready(e.goid, e.ts_ns); break;
+  }
+}
+
 void TargetSession::handle_goroutine_events(int timeout_ms) {
   if (!probes_) return;
   int n = probes_->poll(timeout_ms, [&](const goroutine_event& e) {
-    switch (e.kind) {
-      case GOROUTINE_CREATE:
-        tracker_->on_create(e.goid, e.parent_goid, e.pc - bias_, e.start_pc - bias_, e.ts_ns);
-        break;
-      case GOROUTINE_EXIT: tracker_->on_exit(e.goid, e.pc - bias_, e.start_pc - bias_, e.ts_ns); break;
-      case GOROUTINE_PARK: tracker_->on_park(e.goid, static_cast<uint8_t>(e.wait_reason), e.ts_ns); break;
-      case GOROUTINE_READY: tracker_->on_ready(e.goid, e.ts_ns); break;
+    // Under duty cycling: outside a window dropped, inside the open one
+    // held until it closes and its weight is known.
+    const double weight = goroutine_group_ ? goroutine_group_->weight(e.ts_ns) : 1;
+    if (weight == GovernedGroup::kPending) {
+      held_goroutine_events_.push_back(e);
+    } else if (weight > 0) {
+      apply(e, weight);
     }
   });
   if (n > 0) events_received_ += uint64_t(n);
+}
+
+void TargetSession::apply(const timer_event& e, double weight) {
+  switch (e.kind) {
+    case TIMER_CREATE:
+      timers_->on_create(e.timer, e.when, e.period, e.fn, reinterpret_cast<const uint64_t*>(e.frames), e.nframes,
+                         e.ts_ns, weight);
+      break;
+    case TIMER_STOP: timers_->on_stop(e.timer, e.ts_ns); break;
+    case TIMER_RESET:
+      timers_->on_reset(e.timer, e.when, e.has_period ? std::optional<int64_t>(e.period) : std::nullopt, e.ts_ns);
+      break;
+    case TIMER_FIRE: timers_->on_fire(e.timer, e.when, e.period, e.fn, e.ts_ns); break;
+  }
 }
 
 void TargetSession::handle_timer_events(int timeout_ms) {
   if (!timer_probes_) return;
   int n = timer_probes_->poll(timeout_ms, [&](const timer_event& e) {
-    switch (e.kind) {
-      case TIMER_CREATE:
-        timers_->on_create(e.timer, e.when, e.period, e.fn, reinterpret_cast<const uint64_t*>(e.frames), e.nframes,
-                           e.ts_ns);
-        break;
-      case TIMER_STOP: timers_->on_stop(e.timer, e.ts_ns); break;
-      case TIMER_RESET:
-        timers_->on_reset(e.timer, e.when, e.has_period ? std::optional<int64_t>(e.period) : std::nullopt, e.ts_ns);
-        break;
-      case TIMER_FIRE: timers_->on_fire(e.timer, e.when, e.period, e.fn, e.ts_ns); break;
+    const double weight = timer_group_ ? timer_group_->weight(e.ts_ns) : 1;
+    if (weight == GovernedGroup::kPending) {
+      held_timer_events_.push_back(e);
+    } else if (weight > 0) {
+      apply(e, weight);
     }
   });
   if (n > 0) events_received_ += uint64_t(n);
 }
 
+void TargetSession::start_governor() {
+  if (options_.overhead_budget <= 0) return;
+  GovernorOptions go;
+  go.budget = options_.overhead_budget;
+  go.cost_per_hit_seconds = options_.uprobe_cost_seconds;
+  go.burst_seconds = options_.overhead_burst_seconds;
+  governor_ = std::make_unique<OverheadGovernor>(go);
+  const double share = options_.overhead_budget / 3;  // goroutines, timers, allocations
+  const uint64_t now = monotonic_ns();
+  auto cpu = [pid = pid_] { return process_cpu_ns(pid); };
+  if (probes_) {
+    goroutine_group_ = &governor_->add(
+        "goroutines", &probes_->links(),
+        [this] {
+          uint64_t n = 0;
+          for (uint64_t h : probes_->probe_hits()) n += h;
+          return n;
+        },
+        share, now, cpu);
+    // A window's held events get its weight, in order, before newer ones.
+    goroutine_group_->on_window_closed([this](uint64_t open, uint64_t close, double weight) {
+      std::vector<goroutine_event> held;
+      held.swap(held_goroutine_events_);
+      for (const auto& e : held)
+        if (e.ts_ns >= open && e.ts_ns <= close) apply(e, weight);
+      handle_goroutine_events(0);
+    });
+  }
+  if (timer_probes_) {
+    timer_group_ = &governor_->add(
+        "timers", &timer_probes_->links(),
+        [this] {
+          uint64_t n = 0;
+          for (uint64_t h : timer_probes_->probe_hits()) n += h;
+          return n;
+        },
+        share, now, cpu);
+    timer_group_->on_window_closed([this](uint64_t open, uint64_t close, double weight) {
+      std::vector<timer_event> held;
+      held.swap(held_timer_events_);
+      for (const auto& e : held)
+        if (e.ts_ns >= open && e.ts_ns <= close) apply(e, weight);
+      handle_timer_events(0);
+      // Timers created in the window whose stop may now go unseen.
+      timers_->on_window_closed(open, close);
+    });
+  }
+}
+
 void TargetSession::poll(int timeout_ms) {
   // The timeout is shared by the event sources; the allocation profiler's
-  // duty-cycle windows are timed inside its poll.
+  // duty-cycle windows are timed inside its poll. While the governor runs a
+  // duty cycle, the loop turns in short slices so windows close on time.
+  const uint64_t deadline = monotonic_ns() + uint64_t(timeout_ms) * 1'000'000;
   const int sources = 1 + (timer_probes_ ? 1 : 0) + (allocations_ ? 1 : 0);
-  handle_goroutine_events(timeout_ms / sources);
-  handle_timer_events(timeout_ms / sources);
-  if (allocations_) {
-    int n = allocations_->poll(timeout_ms / sources);
-    if (n > 0) events_received_ += uint64_t(n);
-  }
+  do {
+    uint64_t now = monotonic_ns();
+    if (governor_) governor_->step(now);
+    int slice = timeout_ms;
+    if (governor_ && governor_->cycling()) slice = std::min(slice, 5 * sources);
+    handle_goroutine_events(slice / sources);
+    handle_timer_events(slice / sources);
+    if (allocations_) {
+      int n = allocations_->poll(slice / sources);
+      if (n > 0) events_received_ += uint64_t(n);
+    }
+  } while (monotonic_ns() < deadline);
 }
 
 TargetStatus TargetSession::status() const {
@@ -231,7 +324,10 @@ bool TargetSession::take_census() {
   if (!snap) return false;
   uint64_t t1 = monotonic_ns();
   census_seconds_ = stats.seconds;
-  tracker_->on_census(*snap, t0, t1);
+  // While creations are sampled, a goroutine no event announced is one the
+  // weighted creations already stand for.
+  const bool sampling = goroutine_group_ && goroutine_group_->mode() != GovernedGroup::Mode::AlwaysOn;
+  tracker_->on_census(*snap, t0, t1, sampling ? 0.0 : 1.0);
   return true;
 }
 
@@ -306,8 +402,54 @@ AttachSnapshot TargetSession::snapshot(uint64_t now) {
   }
   for (const auto& [name, n] : s.probe_hits) total_hits += n;
   s.estimated_overhead_seconds = double(total_hits) * s.cost_per_hit_seconds;
-  if (probes_) s.probe_duty["goroutines"] = 1;
-  if (timer_probes_) s.probe_duty["timers"] = 1;
+  auto group_status = [&](const char* name, GovernedGroup* g, uint64_t hits) {
+    ProbeGroupStatus st;
+    st.name = name;
+    st.hits = hits;
+    st.estimated_overhead_seconds = double(hits) * s.cost_per_hit_seconds;
+    if (g) {
+      st.mode = g->mode() == GovernedGroup::Mode::AlwaysOn ? "always-on"
+                : g->mode() == GovernedGroup::Mode::Failed ? "failed"
+                                                            : "sampled";
+      st.duty = g->duty();
+      st.attached_fraction = g->attached_fraction(now);
+      st.estimated = g->sampled_ever();
+    } else {
+      st.mode = "always-on";
+    }
+    s.probe_duty[name] = st.duty;
+    s.probe_groups.push_back(st);
+  };
+  if (probes_) {
+    uint64_t h = 0;
+    for (uint64_t x : probes_->probe_hits()) h += x;
+    group_status("goroutines", goroutine_group_, h);
+    if (goroutine_group_ && goroutine_group_->sampled_ever())
+      for (const auto& p : probes_->attached_probes()) s.sampled_probes.push_back(p.substr(0, p.find('+')));
+    if (goroutine_group_ && !goroutine_group_->error().empty())
+      s.warnings.push_back("goroutine probes: " + goroutine_group_->error());
+  }
+  if (timer_probes_) {
+    uint64_t h = 0;
+    for (uint64_t x : timer_probes_->probe_hits()) h += x;
+    group_status("timers", timer_group_, h);
+    if (timer_group_ && timer_group_->sampled_ever())
+      for (const auto& p : timer_probes_->attached_probes()) s.sampled_probes.push_back(p.substr(0, p.find('+')));
+    if (timer_group_ && !timer_group_->error().empty()) s.warnings.push_back("timer probes: " + timer_group_->error());
+  }
+  if (allocations_) {
+    ProbeGroupStatus st;
+    st.name = "allocations";
+    st.mode = allocations_->duty() >= 1 ? "always-on" : "sampled";
+    st.duty = allocations_->duty();
+    st.attached_fraction = allocations_->elapsed_seconds(now) > 0
+                               ? allocations_->sampled_seconds(now) / allocations_->elapsed_seconds(now)
+                               : 1;
+    for (uint64_t x : allocations_->probe_hits()) st.hits += x;
+    st.estimated_overhead_seconds = allocations_->estimated_overhead_seconds();
+    st.estimated = true;
+    s.probe_groups.push_back(st);
+  }
   if (s.lost_events) s.warnings.push_back(std::to_string(s.lost_events) + " events lost (ring buffer full)");
   if (tracker_->untracked())
     s.warnings.push_back(std::to_string(tracker_->untracked()) + " goroutines beyond the tracking limit");
@@ -320,6 +462,7 @@ AttachSnapshot TargetSession::snapshot(uint64_t now) {
 }
 
 void TargetSession::finish() {
+  if (governor_) governor_->finish(monotonic_ns());  // an open window's held events get their weight
   handle_goroutine_events(0);
   handle_timer_events(0);
   if (allocations_) allocations_->poll(0);
@@ -329,6 +472,8 @@ void TargetSession::finish() {
 void TargetSession::detach() {
   if (detached_) return;
   detached_ = true;
+  goroutine_group_ = timer_group_ = nullptr;
+  governor_.reset();
   timer_probes_.reset();
   allocations_.reset();
   probes_.reset();

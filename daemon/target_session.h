@@ -24,6 +24,8 @@
 #include "daemon/leak_detector.h"
 #include "daemon/timer_tracker.h"
 #include "exporters/attach_report.h"
+#include "goroutines.h"
+#include "timers.h"
 #include "symbols/result.h"
 
 namespace goroscope {
@@ -33,21 +35,33 @@ class GoroutineCensus;
 class GoroutineProbes;
 class GoroutineTracker;
 class TimerProbes;
+class OverheadGovernor;
+class GovernedGroup;
 
 // What the engine does for each target (attach's and the daemon's flags).
 struct EngineOptions {
   bool park_ready = false;  // probe gopark/ready (hot: off by default)
   // What one uprobe hit costs the target, for the overhead estimate and the
-  // governor; the commands pass the start-up calibration.
-  double uprobe_cost_seconds = 10e-6;
-  // The share of one CPU the probes may cost each target; hot probe groups
-  // are duty-cycled to stay under it. 0 disables the governor.
+  // governor; 0: measured once per process at start-up (uprobe_calibration.h).
+  double uprobe_cost_seconds = 0;
+  // The share of one CPU the probes may cost each target, split evenly over
+  // the probe groups (goroutines, timers, allocations); a hot group is
+  // duty-cycled to stay under its share (daemon/overhead_governor.h). 0:
+  // goroutine and timer probes always attached (exact counts, any cost).
   double overhead_budget = 0.01;
+  // CPU seconds a group may spend above its share before it is throttled,
+  // so bursts are followed exactly.
+  double overhead_burst_seconds = 0.05;
   LeakPolicy leak;
   bool timers = true;  // timer probes and census
   TimerPolicy timer;
   bool allocations = true;  // duty-cycled allocation sampling, slice growth, GC cycles
   AllocationProfilerOptions alloc;
+  double alloc_budget = 0;  // the allocation sampler's share; 0: a third of overhead_budget
+  // Per event ring (goroutines, timers, allocations); 0: each family's own
+  // default (4-8 MiB, sized for attach's bursts). The daemon, with many
+  // targets, uses less.
+  uint32_t ring_buffer_bytes = 0;
 };
 
 enum class TargetStatus { Running, Exited, Execed };
@@ -90,6 +104,9 @@ class TargetSession {
   bool take_census();
   void handle_goroutine_events(int timeout_ms);
   void handle_timer_events(int timeout_ms);
+  void start_governor();
+  void apply(const goroutine_event& e, double weight);
+  void apply(const timer_event& e, double weight);
 
   pid_t pid_ = 0;
   std::string exe_path_, exe_link_;
@@ -105,8 +122,13 @@ class TargetSession {
   std::unique_ptr<AllocationProfiler> allocations_;
   std::unique_ptr<GoroutineTracker> tracker_;
   std::unique_ptr<LeakDetector> leaks_;
+  std::unique_ptr<OverheadGovernor> governor_;
+  GovernedGroup* goroutine_group_ = nullptr;  // owned by governor_
+  GovernedGroup* timer_group_ = nullptr;
   std::string timers_note_, allocations_note_;
   std::vector<std::string> warnings_;
+  std::vector<goroutine_event> held_goroutine_events_;  // of the sampling window still open
+  std::vector<timer_event> held_timer_events_;
   bool timer_census_available_ = false;
   uint64_t timer_census_pending_ = 0;
   double census_seconds_ = 0;

@@ -142,19 +142,15 @@ Result<std::unique_ptr<TimerProbes>> TimerProbes::attach(const GoBinary& binary,
   std::stable_partition(placements.begin(), placements.end(), [&](const Placement& p) {
     return p.program != progs->timer_start && p.program != progs->timer_new_ret;
   });
-  for (const auto& p : placements) {
-    auto attached = attach_uprobe(p, pid, exe);
-    if (!attached) return attached.error();
-    bpf_link* link = attached.value();
-    t->links_.push_back(link);
-    t->attached_.push_back(p.label);
-  }
+  for (const auto& p : placements) t->attached_.push_back(p.label);
+  t->links_ = std::make_unique<SwitchableLinks>(pid, exe, std::move(placements));
+  if (auto err = t->links_->attach()) return *err;
   if (auto err = t->events_.open(bpf_map__fd(t->skel_->maps.events), "the timer event ring buffer")) return *err;
   return t;
 }
 
 TimerProbes::~TimerProbes() {
-  for (bpf_link* link : links_) bpf_link__destroy(link);
+  links_.reset();  // before the programs they run
   if (skel_) timers_bpf__destroy(skel_);
 }
 

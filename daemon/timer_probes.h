@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "daemon/event_ring.h"
+#include "daemon/switchable_links.h"
 #include "symbols/go_binary.h"
 #include "symbols/probe_points.h"
 #include "symbols/result.h"
@@ -61,11 +62,13 @@ class TimerProbes {
   uint64_t lost_events() const;
   std::array<uint64_t, TIMER_PROBE_COUNT> probe_hits() const;
   std::vector<std::string> attached_probes() const;
+  // The probes as one set the overhead governor can detach and attach again.
+  SwitchableLinks& links() { return *links_; }
 
  private:
   TimerProbes() = default;
   timers_bpf* skel_ = nullptr;
-  std::vector<bpf_link*> links_;
+  std::unique_ptr<SwitchableLinks> links_;
   EventRing<timer_event> events_;
   std::vector<std::string> attached_;
 };

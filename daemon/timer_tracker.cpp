@@ -173,7 +173,7 @@ void TimerTracker::remember(uint64_t key, const Timer& t) {
 }
 
 void TimerTracker::on_create(uint64_t timer, int64_t when, int64_t period, uint64_t fn, const uint64_t* frames,
-                             uint32_t nframes, uint64_t ts_ns) {
+                             uint32_t nframes, uint64_t ts_ns, double weight) {
   if (!timer) return;
   TimerKind kind = classify(fn, period);
   uint32_t site = creation_site(frames, nframes, kind).value_or(unknown_site(kind));
@@ -181,11 +181,12 @@ void TimerTracker::on_create(uint64_t timer, int64_t when, int64_t period, uint6
   if (prev != timers_.end() && prev->second.armed) {
     // The address is in use again while the old timer never fired or
     // stopped: the garbage collector took it (possible from Go 1.23).
-    sites_[prev->second.site].collected++;
+    sites_[prev->second.site].collected += prev->second.weight;
   }
-  sites_[site].created++;
-  created_total_++;
+  sites_[site].created += weight;
+  created_total_ += weight;
   Timer t;
+  t.weight = float(weight);
   t.site = site;
   t.kind = kind;
   t.armed = true;
@@ -198,22 +199,24 @@ void TimerTracker::on_create(uint64_t timer, int64_t when, int64_t period, uint6
 void TimerTracker::on_stop(uint64_t timer, uint64_t ts_ns) {
   auto it = timers_.find(timer);
   if (it == timers_.end()) {
-    sites_[unknown_site(TimerKind::Unknown)].stopped++;
+    if (!sampled_) sites_[unknown_site(TimerKind::Unknown)].stopped++;
     return;
   }
-  sites_[it->second.site].stopped++;
+  sites_[it->second.site].stopped += it->second.weight;
   it->second.armed = false;
+  it->second.fate_unknown = false;
 }
 
 void TimerTracker::on_reset(uint64_t timer, int64_t when, std::optional<int64_t> period, uint64_t ts_ns) {
   auto it = timers_.find(timer);
   if (it == timers_.end()) {
-    sites_[unknown_site(TimerKind::Unknown)].reset++;
+    if (!sampled_) sites_[unknown_site(TimerKind::Unknown)].reset++;
     return;
   }
   Timer& t = it->second;
-  sites_[t.site].reset++;
+  sites_[t.site].reset += t.weight;
   t.armed = true;
+  t.fate_unknown = false;
   t.when = when;
   if (period) t.period = *period;
 }
@@ -222,6 +225,7 @@ void TimerTracker::on_fire(uint64_t fired_timer, int64_t when, int64_t period, u
   uint64_t key = fired_timer - fired_offset_;
   auto it = timers_.find(key);
   if (it == timers_.end()) {
+    if (sampled_) return;  // created while the probes were detached
     // Created before attach and not in the census (from 1.23 a channel
     // timer is in a heap only while someone waits on it).
     TimerKind kind = classify(fn, period);
@@ -238,8 +242,9 @@ void TimerTracker::on_fire(uint64_t fired_timer, int64_t when, int64_t period, u
     return;
   }
   Timer& t = it->second;
-  sites_[t.site].fired++;
+  sites_[t.site].fired += t.weight;
   t.last_fire_ns = ts_ns;
+  t.fate_unknown = false;
   if (period > 0) {
     t.when = when + period;
   } else {
@@ -263,8 +268,15 @@ void TimerTracker::on_census(const std::vector<PendingTimer>& pending, uint64_t 
   }
 }
 
+void TimerTracker::on_window_closed(uint64_t open_ns, uint64_t close_ns) {
+  sampled_ = true;
+  for (auto& [key, t] : timers_)
+    if (t.armed && t.created_ns >= open_ns && t.created_ns <= close_ns) t.fate_unknown = true;
+}
+
 bool TimerTracker::counts_as_active(const Timer& t, uint64_t now_ns) const {
   if (!t.armed) return false;
+  if (t.fate_unknown && (sites_[t.site].stopped > 0 || sites_[t.site].reset > 0)) return false;
   // From Go 1.23 a channel timer that nobody waits on is in no heap; once it
   // is due it only holds the value a receive would compute. It is no longer
   // a pending timer.
@@ -320,27 +332,33 @@ std::vector<TimerSiteStats> TimerTracker::sites(uint64_t now_ns) const {
     o.file = s.file;
     o.line = s.line;
     o.kind = s.kind;
-    o.created_total = s.created;
-    o.stopped_total = s.stopped;
-    o.reset_total = s.reset;
-    o.fired_total = s.fired;
-    o.collected_total = s.collected;
+    o.created_total = uint64_t(std::llround(s.created));
+    o.stopped_total = uint64_t(std::llround(s.stopped));
+    o.reset_total = uint64_t(std::llround(s.reset));
+    o.fired_total = uint64_t(std::llround(s.fired));
+    o.collected_total = uint64_t(std::llround(s.collected));
     double dt = double(now_ns - last_tick_ns_) / 1e9;
     if (last_tick_ns_ && dt > 0) o.creation_rate = double(s.created - s.created_at_tick) / dt;
   }
   const int64_t long_ns = int64_t(policy_.long_seconds * 1e9);
   const uint64_t firing_ns = uint64_t(policy_.ticker_firing_seconds * 1e9);
+  // Weighted, then rounded: a sampled timer stands for several.
+  std::vector<std::array<double, 2>> active(sites_.size());
   for (const auto& [key, t] : timers_) {
     if (!counts_as_active(t, now_ns)) continue;
     TimerSiteStats& o = out[t.site];
-    o.active++;
-    if (t.period == 0 && t.when - int64_t(now_ns) >= long_ns) o.active_long++;
+    active[t.site][0] += t.weight;
+    if (t.period == 0 && t.when - int64_t(now_ns) >= long_ns) active[t.site][1] += t.weight;
     // Still firing after a whole window: someone keeps receiving from it.
     // (A ticker fresh from creation fires even if it is dropped right after.)
     if (t.period > 0 && t.last_fire_ns && now_ns - t.last_fire_ns <= firing_ns && now_ns - t.created_ns > firing_ns)
       o.firing++;
     if (t.from_census) o.from_census++;
     o.oldest_active_seconds = std::max(o.oldest_active_seconds, double(now_ns - std::min(now_ns, t.created_ns)) / 1e9);
+  }
+  for (size_t i = 0; i < out.size(); i++) {
+    out[i].active = uint64_t(std::llround(active[i][0]));
+    out[i].active_long = uint64_t(std::llround(active[i][1]));
   }
   std::vector<TimerSiteStats> kept;
   for (auto& o : out) {

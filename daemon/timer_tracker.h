@@ -11,6 +11,7 @@
 
 #include <sys/types.h>
 
+#include <cmath>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -92,11 +93,22 @@ class TimerTracker {
   TimerTracker(const Pclntab& pclntab, uint64_t load_bias, uint64_t send_time, uint64_t go_func,
                uint64_t fired_timer_offset, TimerRegime regime, TimerPolicy policy);
 
+  // `weight`: what the creation stands for while the overhead governor
+  // duty-cycles the timer probes (1 otherwise); the timer's later events
+  // count as much. See sampled().
   void on_create(uint64_t timer, int64_t when, int64_t period, uint64_t fn, const uint64_t* frames, uint32_t nframes,
-                 uint64_t ts_ns);
+                 uint64_t ts_ns, double weight = 1);
   void on_stop(uint64_t timer, uint64_t ts_ns);
   void on_reset(uint64_t timer, int64_t when, std::optional<int64_t> period, uint64_t ts_ns);
   void on_fire(uint64_t fired_timer, int64_t when, int64_t period, uint64_t fn, uint64_t ts_ns);
+  // The probes were detached after a sampling window: timers created in it
+  // that are still armed may be stopped unseen. Such a timer stays active
+  // only at a site where no stop or reset was ever seen (a site that never
+  // stops its timers); anywhere else it is presumed handled. From the first
+  // call on, events about timers no window introduced are ignored (they
+  // were created while the probes were detached).
+  void on_window_closed(uint64_t open_ns, uint64_t close_ns);
+  bool sampled() const { return sampled_; }
   // Timers pending at attach that no event has introduced.
   void on_census(const std::vector<PendingTimer>& pending, uint64_t now_ns);
 
@@ -108,7 +120,7 @@ class TimerTracker {
   TimerKind classify(uint64_t fn_runtime, int64_t period) const;
   const TimerRegime& regime() const { return regime_; }
   const TimerPolicy& policy() const { return policy_; }
-  uint64_t created_total() const { return created_total_; }
+  uint64_t created_total() const { return uint64_t(std::llround(created_total_)); }
   uint64_t tracked() const { return timers_.size(); }
   uint64_t forgotten() const { return forgotten_; }  // dropped from the bounded table
   uint64_t census_timers() const { return census_timers_; }
@@ -118,14 +130,16 @@ class TimerTracker {
     std::string function, file;
     int line = 0;
     TimerKind kind = TimerKind::Unknown;
-    uint64_t created = 0, stopped = 0, reset = 0, fired = 0, collected = 0;
-    uint64_t created_at_tick = 0;
+    double created = 0, stopped = 0, reset = 0, fired = 0, collected = 0;  // weighted
+    double created_at_tick = 0;
   };
   struct Timer {
     uint32_t site = 0;
     TimerKind kind = TimerKind::Unknown;
     bool armed = false;
     bool from_census = false;
+    bool fate_unknown = false;  // created in a sampling window, armed when it closed
+    float weight = 1;
     uint64_t created_ns = 0;
     uint64_t last_fire_ns = 0;
     int64_t when = 0;
@@ -152,7 +166,9 @@ class TimerTracker {
   std::unordered_map<uint64_t, std::optional<std::tuple<std::string, std::string, int>>> frame_cache_;
   std::unordered_map<uint64_t, Timer> timers_;
   std::deque<std::pair<uint64_t, uint64_t>> order_;  // (key, created_ns), oldest first, for forgetting
-  uint64_t created_total_ = 0, forgotten_ = 0, census_timers_ = 0;
+  double created_total_ = 0;
+  uint64_t forgotten_ = 0, census_timers_ = 0;
+  bool sampled_ = false;
   uint64_t last_tick_ns_ = 0, prev_tick_ns_ = 0;
 };
 

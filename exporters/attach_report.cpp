@@ -198,6 +198,19 @@ nlohmann::json attach_json(const AttachSnapshot& snap, const Pclntab& pclntab) {
                  {"census", {{"available", snap.timer_census_available}, {"pending_at_attach", snap.timer_census_pending}}},
                  {"sites", timer_sites}};
   if (!snap.timers_note.empty()) timers["note"] = snap.timers_note;
+  json groups = json::array();
+  bool goroutines_estimated = false;
+  for (const auto& g : snap.probe_groups) {
+    groups.push_back({{"name", g.name},
+                      {"mode", g.mode},
+                      {"duty", g.duty},
+                      {"attached_fraction", g.attached_fraction},
+                      {"hits", g.hits},
+                      {"estimated_seconds", g.estimated_overhead_seconds},
+                      {"estimated", g.estimated}});
+    if (g.name == "goroutines" && g.estimated) goroutines_estimated = true;
+    if (g.name == "timers") timers["estimated"] = g.estimated;
+  }
   json hits = json::object();
   uint64_t total_hits = 0;
   for (const auto& [name, n] : snap.probe_hits) {
@@ -213,6 +226,8 @@ nlohmann::json attach_json(const AttachSnapshot& snap, const Pclntab& pclntab) {
             {"created_total", snap.created_total},
             {"exited_total", snap.exited_total},
             {"creation_rate", snap.creation_rate},
+            // created/exited totals are scaled from sampling windows
+            {"estimated", goroutines_estimated},
             {"sites", sites},
             {"blocking_sites", blocking_sites}}},
           {"timers", timers},
@@ -224,7 +239,9 @@ nlohmann::json attach_json(const AttachSnapshot& snap, const Pclntab& pclntab) {
           {"overhead",
            {{"probe_hits", hits},
             {"cost_per_hit_seconds", snap.cost_per_hit_seconds},
-            {"estimated_seconds", double(total_hits) * snap.cost_per_hit_seconds},
+            {"estimated_seconds", snap.estimated_overhead_seconds},
+            {"budget", snap.overhead_budget},
+            {"groups", groups},
             {"sampled_probes", snap.sampled_probes}}},
           {"warnings", snap.warnings}};
 }

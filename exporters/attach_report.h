@@ -30,6 +30,17 @@ struct SourceSite {
 SourceSite site_of_return_address(const Pclntab& pclntab, uint64_t pc);
 SourceSite function_at(const Pclntab& pclntab, uint64_t pc);
 
+// One probe group under the overhead governor (daemon/overhead_governor.h).
+struct ProbeGroupStatus {
+  std::string name;  // goroutines | timers | allocations
+  std::string mode;  // always-on | sampled | failed
+  double duty = 1;   // current fraction of time attached
+  double attached_fraction = 1;  // since attach
+  uint64_t hits = 0;
+  double estimated_overhead_seconds = 0;
+  bool estimated = false;  // sampled at some point: its totals are scaled estimates
+};
+
 struct AttachSnapshot {
   int pid = 0;
   std::string exe;
@@ -55,6 +66,7 @@ struct AttachSnapshot {
   // Probe group -> fraction of the time its probes are attached (1: always;
   // below 1 the group's counts are scaled estimates).
   std::map<std::string, double> probe_duty;
+  std::vector<ProbeGroupStatus> probe_groups;
   std::vector<std::string> warnings;
   // Allocations: estimated hot spots, slice growth and GC cycles.
   std::optional<AllocationSnapshot> allocations;  // absent: not followed

@@ -192,7 +192,6 @@ std::optional<uint64_t> ElfImage::file_offset(uint64_t vaddr) const {
 }
 
 void ElfImage::index_symbols() const {
-  symbols_indexed_ = true;
   if (!symtab_) return;
   ByteReader syms = section_bytes(*symtab_);
   ByteReader strs = section_bytes(*strtab_);
@@ -218,7 +217,7 @@ void ElfImage::index_symbols() const {
 }
 
 std::optional<ElfSymbol> ElfImage::symbol(std::string_view name) const {
-  if (!symbols_indexed_) index_symbols();
+  std::call_once(symbols_indexed_, [this] { index_symbols(); });
   auto it = symbols_.find(name);
   if (it == symbols_.end()) return std::nullopt;
   return it->second;

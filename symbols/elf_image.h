@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -97,7 +98,9 @@ class ElfImage {
   std::vector<ElfSegment> segments_;
   const ElfSection* symtab_ = nullptr;
   const ElfSection* strtab_ = nullptr;
-  mutable bool symbols_indexed_ = false;
+  // Built on first use, once: an image is shared by every process of a
+  // binary, across the daemon's threads.
+  mutable std::once_flag symbols_indexed_;
   mutable std::unordered_map<std::string_view, ElfSymbol> symbols_;
 };
 

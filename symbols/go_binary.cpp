@@ -74,6 +74,9 @@ Result<std::shared_ptr<const GoBinary>> GoBinary::open_cached(const std::string&
   auto b = open(path);
   if (!b) return b;
   std::lock_guard lock(mu);
+  // Binaries no session holds any more are dropped, so a long-running daemon
+  // does not keep every deployed version of a program in memory.
+  std::erase_if(cache, [](const auto& entry) { return entry.second.use_count() == 1; });
   cache.emplace(key, b.value());
   return b;
 }
