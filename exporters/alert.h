@@ -20,7 +20,7 @@ inline constexpr const char* kOverheadAboveBudget = "GoroscopeOverheadAboveBudge
 }  // namespace alert_names
 
 struct Alert {
-  std::string alertname;  // also sent as the "alertname" label
+  std::string alertname;                           // also sent as the "alertname" label
   std::map<std::string, std::string> labels;       // without alertname
   std::map<std::string, std::string> annotations;  // summary, description
 

@@ -55,7 +55,8 @@ std::vector<Alert> attach_alerts(const AttachSnapshot& snap, const Pclntab& pcln
     if (v.verdict != "leak") continue;
     SourceSite where{v.function, v.file, v.line};
     Alert a = site_alert(alert_names::kTimerLeak, snap, where, "timer", v.verdict);
-    a.annotations["summary"] = std::string("Timer leak (") + to_string(v.kind) + ") at " + v.function + " in " + snap.exe;
+    a.annotations["summary"] =
+        std::string("Timer leak (") + to_string(v.kind) + ") at " + v.function + " in " + snap.exe;
     a.annotations["description"] = std::to_string(v.count) + " " + to_string(v.kind) + " timers created by " +
                                    where_text(where, snap) + " leak: " + v.reason;
     out.push_back(std::move(a));
@@ -86,8 +87,8 @@ std::vector<Alert> attach_alerts(const AttachSnapshot& snap, const Pclntab& pcln
 Alert attach_failed_alert(const std::string& exe, int pid, const std::string& error) {
   Alert a = process_alert(alert_names::kTargetAttachFailed, exe, pid);
   a.annotations["summary"] = "goroscope cannot attach to " + exe;
-  a.annotations["description"] = "goroscope could not attach to " + exe + " (PID " + std::to_string(pid) +
-                                 "), so it is not monitored: " + error;
+  a.annotations["description"] =
+      "goroscope could not attach to " + exe + " (PID " + std::to_string(pid) + "), so it is not monitored: " + error;
   return a;
 }
 

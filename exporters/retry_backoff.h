@@ -20,8 +20,7 @@ struct BackoffPolicy {
 
 class RetryBackoff {
  public:
-  explicit RetryBackoff(BackoffPolicy policy, uint64_t seed = std::random_device{}())
-      : policy_(policy), rng_(seed) {}
+  explicit RetryBackoff(BackoffPolicy policy, uint64_t seed = std::random_device{}()) : policy_(policy), rng_(seed) {}
 
   // Records one more failure; returns the wait before the next attempt.
   std::chrono::milliseconds next_delay() {

@@ -86,11 +86,9 @@ AlertmanagerProcess::AlertmanagerProcess(int port) : port_(port) {
   if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
   dir_ = tmpl;
   std::ofstream(dir_ + "/alertmanager.yml") << kConfig;
-  std::vector<std::string> args = {binary,
-                                   "--config.file=" + dir_ + "/alertmanager.yml",
-                                   "--storage.path=" + dir_ + "/data",
-                                   "--web.listen-address=127.0.0.1:" + std::to_string(port),
-                                   "--cluster.listen-address="};
+  std::vector<std::string> args = {
+      binary, "--config.file=" + dir_ + "/alertmanager.yml", "--storage.path=" + dir_ + "/data",
+      "--web.listen-address=127.0.0.1:" + std::to_string(port), "--cluster.listen-address="};
   std::string log_path = dir_ + "/log";
   pid_ = fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");

@@ -50,10 +50,10 @@ class AlertmanagerProcess {
 
 }  // namespace goroscope::testing
 
-#define GOROSCOPE_REQUIRE_ALERTMANAGER()                                                               \
-  do {                                                                                                 \
-    if (::goroscope::testing::alertmanager_binary().empty()) {                                         \
+#define GOROSCOPE_REQUIRE_ALERTMANAGER()                                                                 \
+  do {                                                                                                   \
+    if (::goroscope::testing::alertmanager_binary().empty()) {                                           \
       if (::goroscope::testing::in_ci()) FAIL() << "CI=true but prometheus-alertmanager is not on PATH"; \
-      GTEST_SKIP() << "needs prometheus-alertmanager (scripts/install-deps.sh installs it)";          \
-    }                                                                                                  \
+      GTEST_SKIP() << "needs prometheus-alertmanager (scripts/install-deps.sh installs it)";             \
+    }                                                                                                    \
   } while (0)

@@ -80,14 +80,9 @@ AlertmanagerPushOptions fast_options(std::vector<std::string> urls, LogLines& lo
 Alert leak_alert(const std::string& function, int line) {
   Alert a;
   a.alertname = alert_names::kGoroutineLeak;
-  a.labels = {{"severity", "warning"},
-              {"exe", "/usr/bin/orders"},
-              {"pid", "4242"},
-              {"function", function},
-              {"file", "/src/orders/main.go"},
-              {"line", std::to_string(line)},
-              {"kind", "goroutine"},
-              {"verdict", "growing"}};
+  a.labels = {{"severity", "warning"}, {"exe", "/usr/bin/orders"},      {"pid", "4242"},
+              {"function", function},  {"file", "/src/orders/main.go"}, {"line", std::to_string(line)},
+              {"kind", "goroutine"},   {"verdict", "growing"}};
   a.annotations = {{"summary", "Goroutine leak (growing) at " + function + " in /usr/bin/orders"},
                    {"description", "120 goroutines created by " + function + " at /src/orders/main.go:" +
                                        std::to_string(line) + " in /usr/bin/orders (PID 4242) are growing"}};
@@ -146,10 +141,11 @@ TEST(AlertmanagerPush, DeliversLabelsAndAnnotationsThenResolves) {
   push.update({});
   ASSERT_TRUE(eventually([&] { return am.active_alerts().empty(); }, 5s)) << log.all();
 
+  // Three pushes: {a, b}; b active + a resolved; b resolved. The last
+  // answer may still be on its way to the sender.
+  EXPECT_TRUE(eventually([&] { return push.alerts_sent() == 5; }, 1s)) << push.alerts_sent();
   EXPECT_EQ(push.send_failures(), 0u);
   EXPECT_FALSE(push.backing_off());
-  // Three pushes: {a, b}; b active + a resolved; b resolved.
-  EXPECT_EQ(push.alerts_sent(), 5u);
   EXPECT_EQ(log.count("delivering alerts"), 1u) << log.all();
 }
 
@@ -178,7 +174,8 @@ TEST(AlertmanagerPush, UnreachableBacksOffThenDeliversWhenItComesUp) {
   Alert a = leak_alert("main.leaky", 7);
 
   auto took = time_of([&] { push.update({a}); });
-  EXPECT_LT(took, 5ms);
+  RecordProperty("update_us", static_cast<int>(took.count()));
+  EXPECT_LT(took, 50ms);
 
   // Failures at 0, ~0.1, ~0.3, ~0.7 s: the step doubles from 100 ms.
   ASSERT_TRUE(eventually([&] { return push.send_failures() >= 4; }, 5s)) << log.all();
@@ -200,8 +197,12 @@ TEST(AlertmanagerPush, UnreachableBacksOffThenDeliversWhenItComesUp) {
   auto up = Clock::now();
   ASSERT_TRUE(eventually([&] { return holds(am, a); }, 5s)) << log.all();
   // Within one capped back-off step of the Alertmanager coming up.
-  EXPECT_LT(Clock::now() - up, 1600ms + 500ms);
-  EXPECT_FALSE(push.backing_off());
+  auto delivered_after = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - up);
+  RecordProperty("delivered_after_up_ms", static_cast<int>(delivered_after.count()));
+  EXPECT_LT(delivered_after, 1600ms + 500ms);
+  // The Alertmanager may hold the alert a moment before the sender has read
+  // its answer.
+  ASSERT_TRUE(eventually([&] { return !push.backing_off(); }, 1s));
   EXPECT_EQ(push.status().at(0).backoff, 0ms);
   EXPECT_TRUE(push.status().at(0).last_error.empty());
   EXPECT_EQ(log.count("delivering alerts again"), 1u) << log.all();
@@ -239,7 +240,8 @@ TEST(AlertmanagerPush, EachAlertmanagerIsServedIndependently) {
   Alert a = leak_alert("main.leaky", 7);
   push.update({a});
   ASSERT_TRUE(eventually([&] { return holds(am, a); }, 5s)) << log.all();
-  ASSERT_TRUE(eventually([&] { return push.status().at(0).send_failures >= 2; }, 5s));
+  ASSERT_TRUE(
+      eventually([&] { return push.status().at(0).send_failures >= 2 && push.status().at(1).alerts_sent >= 1; }, 5s));
   auto st = push.status();
   EXPECT_EQ(st[0].url, dead);
   EXPECT_TRUE(st[0].backing_off);
@@ -260,10 +262,13 @@ TEST(AlertmanagerPush, SilentServerTimesOutAndNeverBlocksTheCaller) {
 
   push.update({leak_alert("main.leaky", 1)});
   ASSERT_TRUE(eventually([&] { return silent.bytes_received() > 0; }, 2s));
-  // A request hangs now; the caller must not notice.
+  // A request hangs now; the caller must not notice. A call that waited on
+  // the request would take the 300 ms timeout; the bound leaves room for
+  // scheduling noise on a loaded two-core machine (5 ms seen there).
   std::chrono::microseconds worst{0};
   for (int i = 0; i < 1000; i++) worst = std::max(worst, time_of([&] { push.update({leak_alert("main.leaky", i)}); }));
-  EXPECT_LT(worst, 5ms);
+  RecordProperty("worst_update_us", static_cast<int>(worst.count()));
+  EXPECT_LT(worst, 50ms);
 
   ASSERT_TRUE(eventually([&] { return push.send_failures() >= 2; }, 3s)) << log.all();
   auto st = push.status().at(0);
@@ -281,7 +286,9 @@ TEST(AlertmanagerPush, StopsAtOnceMidRequestAndMidBackoff) {
     auto push = std::make_unique<AlertmanagerPush>(opts);
     push->update({leak_alert("main.leaky", 1)});
     ASSERT_TRUE(eventually([&] { return silent.bytes_received() > 0; }, 2s));
-    EXPECT_LT(time_of([&] { push.reset(); }), 200ms);
+    auto took = time_of([&] { push.reset(); });
+    RecordProperty("stop_mid_request_us", static_cast<int>(took.count()));
+    EXPECT_LT(took, 200ms);
   }
   {
     auto opts = fast_options({"http://127.0.0.1:" + std::to_string(testing::free_loopback_port())}, log);
@@ -289,7 +296,9 @@ TEST(AlertmanagerPush, StopsAtOnceMidRequestAndMidBackoff) {
     auto push = std::make_unique<AlertmanagerPush>(opts);
     push->update({leak_alert("main.leaky", 1)});
     ASSERT_TRUE(eventually([&] { return push->backing_off(); }, 2s));
-    EXPECT_LT(time_of([&] { push.reset(); }), 200ms);
+    auto took = time_of([&] { push.reset(); });
+    RecordProperty("stop_mid_backoff_us", static_cast<int>(took.count()));
+    EXPECT_LT(took, 200ms);
   }
 }
 

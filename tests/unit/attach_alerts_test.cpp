@@ -99,10 +99,10 @@ TEST_F(AttachAlertsTest, EventsLostOnlyWhileBeingLost) {
 
 TEST_F(AttachAlertsTest, OverheadAboveBudget) {
   AttachSnapshot s = snapshot();
-  s.overhead_budget = 0.01;              // 1% of one CPU
-  s.estimated_overhead_seconds = 0.5;    // over 100 s: 0.5%
+  s.overhead_budget = 0.01;            // 1% of one CPU
+  s.estimated_overhead_seconds = 0.5;  // over 100 s: 0.5%
   EXPECT_TRUE(attach_alerts(s, binary_->pclntab(), 0).empty());
-  s.estimated_overhead_seconds = 2;      // 2%
+  s.estimated_overhead_seconds = 2;  // 2%
   auto alerts = attach_alerts(s, binary_->pclntab(), 0);
   ASSERT_EQ(alerts.size(), 1u);
   EXPECT_EQ(alerts[0].alertname, "GoroscopeOverheadAboveBudget");
