@@ -10,6 +10,8 @@ packages=(
   libelf-dev libdw-dev                 # ELF and DWARF readers
   libzydis-dev                         # amd64 disassembly (RET sites)
   prometheus-cpp-dev libcli11-dev nlohmann-json3-dev
+  libcurl4-openssl-dev                 # pushing alerts to Alertmanager
+  prometheus-alertmanager              # the real Alertmanager the push tests talk to
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   golang-1.19-go                       # the oldest Go in the fixture matrix
 )
