@@ -10,6 +10,7 @@ packages=(
   libelf-dev libdw-dev                 # ELF and DWARF readers
   libzydis-dev                         # amd64 disassembly (RET sites)
   prometheus-cpp-dev libcli11-dev nlohmann-json3-dev
+  prometheus prometheus-alertmanager   # promtool (metrics lint, rule tests) and amtool
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   golang-1.19-go                       # the oldest Go in the fixture matrix
 )
