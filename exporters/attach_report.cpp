@@ -26,16 +26,16 @@ SourceSite function_at(const Pclntab& pclntab, uint64_t pc) {
   return {std::string(f->name), std::string(file), line};
 }
 
-namespace {
-
-// A site's `go` statement. The main goroutine has none: the runtime's
-// assembly starts it (its gopc is in a runtime.newproc wrapper), so it is
-// named by what it runs, runtime.main, as Go's tracebacks do.
+// The main goroutine has no `go` statement: the runtime's assembly starts
+// it (its gopc is in a runtime.newproc wrapper), so it is named by what it
+// runs, runtime.main, as Go's tracebacks do.
 SourceSite creation_site(const Pclntab& pclntab, const SiteStats& s) {
   SourceSite start = function_at(pclntab, s.start_pc);
   if (start.function == "runtime.main") return start;
   return site_of_return_address(pclntab, s.gopc);
 }
+
+namespace {
 
 // Sites in report order: most live first, then most created.
 std::vector<const SiteStats*> ranked(const std::vector<SiteStats>& sites) {

@@ -29,6 +29,9 @@ struct SourceSite {
 // looked up at pc - 1, the call instruction, with inlined frames expanded.
 SourceSite site_of_return_address(const Pclntab& pclntab, uint64_t pc);
 SourceSite function_at(const Pclntab& pclntab, uint64_t pc);
+// A goroutine creation site's name: its `go` statement, or runtime.main for
+// the main goroutine. Every exporter names sites this way.
+SourceSite creation_site(const Pclntab& pclntab, const SiteStats& s);
 
 // One probe group under the overhead governor (daemon/overhead_governor.h).
 struct ProbeGroupStatus {

@@ -11,7 +11,7 @@ packages=(
   libzydis-dev                         # amd64 disassembly (RET sites)
   prometheus-cpp-dev libcli11-dev nlohmann-json3-dev
   libcurl4-openssl-dev                 # pushing alerts to Alertmanager
-  prometheus-alertmanager              # the real Alertmanager the push tests talk to
+  prometheus prometheus-alertmanager   # promtool (metrics lint, rule tests); the real Alertmanager of the push tests
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   golang-1.19-go                       # the oldest Go in the fixture matrix
 )
