@@ -26,7 +26,8 @@ using std::chrono::milliseconds;
 constexpr int kValidResends = 4;
 // Resolutions waiting for an unreachable Alertmanager are kept per distinct
 // label set; past this many (a long outage with many short-lived PIDs) the
-// oldest are given up: they expire at their last endsAt anyway.
+// excess is given up, first in label order: each such alert still expires at
+// the endsAt it was last sent with.
 constexpr size_t kMaxPendingResolved = 4096;
 // The sender wakes at least this often even with nothing due, so a missed
 // wake-up can delay it by no more than this.
@@ -74,7 +75,7 @@ std::string alerts_endpoint(const std::string& url) {
 
 std::string seconds_text(milliseconds d) {
   char buf[32];
-  snprintf(buf, sizeof buf, "%.3gs", static_cast<double>(d.count()) / 1000);
+  snprintf(buf, sizeof buf, "%.1fs", static_cast<double>(d.count()) / 1000);
   return buf;
 }
 
