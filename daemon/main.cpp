@@ -167,6 +167,12 @@ int main(int argc, char** argv) {
   add_duration(dmn, "--alertmanager.resend-interval", daemon.alert_resend_seconds,
                "how often active alerts are re-sent (default 30s)");
   add_engine_flags(dmn, daemon.engine);
+  // Many targets: smaller rings than attach's (each target has three, in
+  // locked kernel memory); 1 MiB holds ~16,000 goroutine events between polls.
+  daemon.engine.ring_buffer_bytes = 1 << 20;
+  dmn->add_option("--ring-buffer-bytes", daemon.engine.ring_buffer_bytes,
+                  "size of each of a target's three event rings (default 1048576; rounded up to a power of two pages)")
+      ->check(CLI::Range(4096u, 1u << 30));
   dmn->callback([&] {
     if (daemon.pids.empty() && daemon.exe_patterns.empty())
       throw CLI::ValidationError("daemon", "give --pid PID and/or --exe PATTERN");
