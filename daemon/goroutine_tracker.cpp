@@ -168,6 +168,14 @@ void GoroutineTracker::on_exit(uint64_t goid, uint64_t gopc, uint64_t start_pc, 
   forget(it, ts_ns, true);
 }
 
+void GoroutineTracker::add_estimated(uint64_t gopc, uint64_t start_pc, double created, double exited) {
+  uint32_t site = site_index(gopc, start_pc);
+  site_totals_[site].created += created;
+  site_totals_[site].exited += exited;
+  created_total_ += created;
+  exited_total_ += exited;
+}
+
 void GoroutineTracker::on_park(uint64_t goid, uint8_t wait_reason, uint64_t ts_ns) {
   auto it = goroutines_.find(goid);
   if (it == goroutines_.end()) return;

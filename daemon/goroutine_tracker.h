@@ -87,6 +87,9 @@ class GoroutineTracker {
   // gopc/start_pc: the exiting goroutine's site, which the exit probe reads
   // from its g; used when the goroutine was never seen alive (no census).
   void on_exit(uint64_t goid, uint64_t gopc, uint64_t start_pc, uint64_t ts_ns);
+  // Creations and exits known to have happened at a site but seen by no
+  // probe (the sampler's estimate for a stretch no window covered).
+  void add_estimated(uint64_t gopc, uint64_t start_pc, double created, double exited);
   void on_park(uint64_t goid, uint8_t wait_reason, uint64_t ts_ns);
   void on_ready(uint64_t goid, uint64_t ts_ns);
 

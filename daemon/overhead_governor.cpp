@@ -20,11 +20,11 @@ constexpr double kMaxDuty = 0.9;
 }  // namespace
 
 GovernedGroup::GovernedGroup(std::string name, SwitchableLinks* links, std::function<uint64_t()> hits, double share,
-                             const GovernorOptions& options, uint64_t now_ns, std::function<uint64_t()> cpu_ns)
+                             const GovernorOptions& options, uint64_t now_ns, Counter exact_total)
     : name_(std::move(name)),
       links_(links),
       hits_(std::move(hits)),
-      cpu_ns_(std::move(cpu_ns)),
+      exact_total_(std::move(exact_total)),
       share_(share),
       options_(options),
       tokens_(options.burst_seconds),
@@ -50,8 +50,6 @@ double GovernedGroup::attached_fraction(uint64_t now_ns) const {
   return std::min(1.0, double(attached) / double(now_ns - start_ns_));
 }
 
-uint64_t GovernedGroup::cpu() const { return cpu_ns_ ? cpu_ns_() : monotonic_ns(); }
-
 double GovernedGroup::weight(uint64_t ts_ns) const {
   for (auto it = windows_.rbegin(); it != windows_.rend(); ++it)
     if (ts_ns >= it->open_ns) return ts_ns <= it->close_ns ? it->weight : 0;
@@ -75,8 +73,7 @@ void GovernedGroup::plan(double rate) {
 void GovernedGroup::throttle(uint64_t now, double rate) {
   sampled_ever_ = true;
   windows_.back().close_ns = now;
-  close_cpu_ = cpu();
-  close_hits_ = hits_();
+  close_total_ = total();
   if (on_close_) on_close_(windows_.back().open_ns, now, 1.0);
   attached_ns_ += now - std::min(now, attached_since_ns_);
   plan(rate);
@@ -93,12 +90,8 @@ void GovernedGroup::open_window(uint64_t now) {
     return;
   }
   const uint64_t open = std::max(now, monotonic_ns());
-  // The useful work of the gap: its CPU minus what the probes still cost
-  // while they were being detached.
-  open_cpu_ = cpu();
+  open_total_ = total();
   window_hits_start_ = hits_();
-  const double gap_cpu = open_cpu_ > close_cpu_ ? double(open_cpu_ - close_cpu_) : 0;
-  gap_useful_ns_ = std::max(0.0, gap_cpu - double(window_hits_start_ - close_hits_) * options_.cost_per_hit_seconds * 1e9);
   windows_.push_back({open, kOpenEnded, kPending});
   while (windows_.size() > 2 && windows_.front().close_ns + kWindowMemoryNs < open) windows_.pop_front();
   attached_since_ns_ = open;
@@ -109,22 +102,20 @@ void GovernedGroup::close_window(uint64_t now) {
   Window& w = windows_.back();
   w.close_ns = std::max(now, w.open_ns + 1);  // the events up to now count: the probes were there
   const uint64_t h = hits_();
-  const uint64_t c = cpu();
   const uint64_t window_hits = h - window_hits_start_;
   const double seconds = double(w.close_ns - w.open_ns) / 1e9;
   const double rate = seconds > 0 ? double(window_hits) / seconds : 0;
-  // What the window's events stand for: useful CPU of gap and window over
-  // that of the window. A hot loop can spend 95% of a window in its probes;
-  // below 2% useful the difference is noise (or a miscalibrated cost), and
-  // the weight would explode on it.
-  const double window_cpu = c > open_cpu_ ? double(c - open_cpu_) : 0;
-  const double useful = std::max(window_cpu - double(window_hits) * options_.cost_per_hit_seconds * 1e9, 0.02 * window_cpu);
-  w.weight = useful > 0 ? (gap_useful_ns_ + useful) / useful : double(period_ns_) / double(std::max<uint64_t>(window_ns_, 1));
-  close_cpu_ = c;
-  close_hits_ = h;
+  // What the window's events stand for: by the runtime's exact count when
+  // there is one, else by time.
+  const std::optional<uint64_t> closed_total = total();
+  w.weight = double(w.close_ns - last_close_ns_) / double(w.close_ns - w.open_ns);
+  if (closed_total && open_total_ && close_total_ && *closed_total > *open_total_ && *open_total_ >= *close_total_)
+    w.weight = double(*closed_total - *close_total_) / double(*closed_total - *open_total_);
+  close_total_ = closed_total;
   attached_ns_ += w.close_ns - w.open_ns;
   const uint64_t open = w.open_ns, close = w.close_ns;
   const double weight = w.weight;
+  windows_closed_++;
   if (rate * options_.cost_per_hit_seconds <= share_ * kReturnBelowShare) {
     // Quiet again: stay attached from the window's end on, counting in full,
     // with an empty bucket (no burst credit right after a throttle).
@@ -142,6 +133,13 @@ void GovernedGroup::close_window(uint64_t now) {
     next_open_ns_ = std::max(now, close + (period_ns_ - window_ns_));
   }
   if (on_close_) on_close_(open, close, weight);
+}
+
+std::optional<uint64_t> GovernedGroup::events_since_close() const {
+  if (mode_ != Mode::Off || !close_total_) return std::nullopt;
+  auto now = total();
+  if (!now || *now < *close_total_) return std::nullopt;
+  return *now - *close_total_;
 }
 
 void GovernedGroup::finish(uint64_t now_ns) {
@@ -173,9 +171,9 @@ void GovernedGroup::step(uint64_t now) {
 }
 
 GovernedGroup& OverheadGovernor::add(const std::string& name, SwitchableLinks* links, std::function<uint64_t()> hits,
-                                     double share, uint64_t now_ns, std::function<uint64_t()> cpu_ns) {
+                                     double share, uint64_t now_ns, GovernedGroup::Counter exact_total) {
   groups_.push_back(
-      std::make_unique<GovernedGroup>(name, links, std::move(hits), share, options_, now_ns, std::move(cpu_ns)));
+      std::make_unique<GovernedGroup>(name, links, std::move(hits), share, options_, now_ns, std::move(exact_total)));
   return *groups_.back();
 }
 

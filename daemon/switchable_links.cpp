@@ -29,7 +29,13 @@ void SwitchableLinks::detach() {
   detaching_ = true;
   detacher_ = std::thread([this, links = std::move(links_)] {
     auto t0 = std::chrono::steady_clock::now();
-    for (bpf_link* l : links) bpf_link__destroy(l);
+    // One thread per probe: each destroy removes its breakpoint first, then
+    // waits for an RCU grace period; in sequence the last probe would keep
+    // trapping through all the earlier waits (measured: most of a spawn
+    // storm's exits were counted after its creation probe had gone).
+    std::vector<std::thread> each;
+    for (bpf_link* l : links) each.emplace_back([l] { bpf_link__destroy(l); });
+    for (auto& t : each) t.join();
     detach_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     detaching_ = false;
   });

@@ -13,7 +13,7 @@
 #include "daemon/goroutine_tracker.h"
 #include "daemon/monotonic_clock.h"
 #include "daemon/overhead_governor.h"
-#include "daemon/process_cpu.h"
+#include "daemon/goid_counter.h"
 #include "daemon/target_process.h"
 #include "daemon/uprobe_calibration.h"
 #include "daemon/timer_census.h"
@@ -165,6 +165,11 @@ Result<std::unique_ptr<TargetSession>> TargetSession::open(pid_t pid, const Engi
   // census reconciles against them.
   s->handle_goroutine_events(0);
   if (!s->take_census() && s->watch_->exited()) return gone();
+  if (auto counter = GoidCounter::find(pid, *s->binary_, s->bias_, s->max_goid_seen_)) {
+    s->goid_counter_ = std::move(counter.value());
+  } else {
+    s->warnings_.push_back("goroutine counts under sampling are scaled by time (" + counter.error().message + ")");
+  }
   if (s->timers_) {
     // Timers armed before attach: read once from the per-P heaps, after the
     // events so far, which already name some of them.
@@ -250,7 +255,6 @@ void TargetSession::start_governor() {
   governor_ = std::make_unique<OverheadGovernor>(go);
   const double share = options_.overhead_budget / 3;  // goroutines, timers, allocations
   const uint64_t now = monotonic_ns();
-  auto cpu = [pid = pid_] { return process_cpu_ns(pid); };
   if (probes_) {
     goroutine_group_ = &governor_->add(
         "goroutines", &probes_->links(),
@@ -259,13 +263,20 @@ void TargetSession::start_governor() {
           for (uint64_t h : probes_->probe_hits()) n += h;
           return n;
         },
-        share, now, cpu);
+        share, now,
+        // Goroutine creations have an exact count in the runtime: the
+        // sampled windows only decide how it splits over sites.
+        [this]() -> std::optional<uint64_t> { return goid_counter_ ? goid_counter_->read() : std::nullopt; });
     // A window's held events get its weight, in order, before newer ones.
     goroutine_group_->on_window_closed([this](uint64_t open, uint64_t close, double weight) {
       std::vector<goroutine_event> held;
       held.swap(held_goroutine_events_);
-      for (const auto& e : held)
-        if (e.ts_ns >= open && e.ts_ns <= close) apply(e, weight);
+      last_window_creations_.clear();
+      for (const auto& e : held) {
+        if (e.ts_ns < open || e.ts_ns > close) continue;
+        apply(e, weight);
+        if (e.kind == GOROUTINE_CREATE) last_window_creations_[{e.pc - bias_, e.start_pc - bias_}]++;
+      }
       handle_goroutine_events(0);
     });
   }
@@ -277,7 +288,7 @@ void TargetSession::start_governor() {
           for (uint64_t h : timer_probes_->probe_hits()) n += h;
           return n;
         },
-        share, now, cpu);
+        share, now);
     timer_group_->on_window_closed([this](uint64_t open, uint64_t close, double weight) {
       std::vector<timer_event> held;
       held.swap(held_timer_events_);
@@ -300,7 +311,7 @@ void TargetSession::poll(int timeout_ms) {
     uint64_t now = monotonic_ns();
     if (governor_) governor_->step(now);
     int slice = timeout_ms;
-    if (governor_ && governor_->cycling()) slice = std::min(slice, 5 * sources);
+    if (governor_) slice = std::min(slice, (governor_->cycling() ? 2 : 20) * sources);
     handle_goroutine_events(slice / sources);
     handle_timer_events(slice / sources);
     if (allocations_) {
@@ -324,6 +335,7 @@ bool TargetSession::take_census() {
   if (!snap) return false;
   uint64_t t1 = monotonic_ns();
   census_seconds_ = stats.seconds;
+  for (const auto& r : *snap) max_goid_seen_ = std::max(max_goid_seen_, r.goid);
   // While creations are sampled, a goroutine no event announced is one the
   // weighted creations already stand for.
   const bool sampling = goroutine_group_ && goroutine_group_->mode() != GovernedGroup::Mode::AlwaysOn;
@@ -414,6 +426,7 @@ AttachSnapshot TargetSession::snapshot(uint64_t now) {
       st.duty = g->duty();
       st.attached_fraction = g->attached_fraction(now);
       st.estimated = g->sampled_ever();
+      st.windows = g->windows_closed();
     } else {
       st.mode = "always-on";
     }
@@ -463,6 +476,20 @@ AttachSnapshot TargetSession::snapshot(uint64_t now) {
 
 void TargetSession::finish() {
   if (governor_) governor_->finish(monotonic_ns());  // an open window's held events get their weight
+  // Between windows, the creations since the last one are counted by the
+  // runtime but stood for by no window: split them like the last window.
+  if (goroutine_group_) {
+    auto since = goroutine_group_->events_since_close();
+    uint64_t seen = 0;
+    for (const auto& [site, n] : last_window_creations_) seen += n;
+    if (since && *since && seen) {
+      for (const auto& [site, n] : last_window_creations_) {
+        const double share = double(*since) * double(n) / double(seen);
+        tracker_->add_estimated(site.first, site.second, share, share);
+      }
+    }
+    last_window_creations_.clear();
+  }
   handle_goroutine_events(0);
   handle_timer_events(0);
   if (allocations_) allocations_->poll(0);

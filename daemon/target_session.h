@@ -36,6 +36,7 @@ class GoroutineProbes;
 class GoroutineTracker;
 class TimerProbes;
 class OverheadGovernor;
+class GoidCounter;
 class GovernedGroup;
 
 // What the engine does for each target (attach's and the daemon's flags).
@@ -123,12 +124,15 @@ class TargetSession {
   std::unique_ptr<GoroutineTracker> tracker_;
   std::unique_ptr<LeakDetector> leaks_;
   std::unique_ptr<OverheadGovernor> governor_;
+  std::unique_ptr<GoidCounter> goid_counter_;  // sched.goidgen: exact creation count
+  uint64_t max_goid_seen_ = 0;
   GovernedGroup* goroutine_group_ = nullptr;  // owned by governor_
   GovernedGroup* timer_group_ = nullptr;
   std::string timers_note_, allocations_note_;
   std::vector<std::string> warnings_;
   std::vector<goroutine_event> held_goroutine_events_;  // of the sampling window still open
   std::vector<timer_event> held_timer_events_;
+  std::map<std::pair<uint64_t, uint64_t>, uint64_t> last_window_creations_;  // (gopc, start_pc) -> seen
   bool timer_census_available_ = false;
   uint64_t timer_census_pending_ = 0;
   double census_seconds_ = 0;

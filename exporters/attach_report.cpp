@@ -207,7 +207,8 @@ nlohmann::json attach_json(const AttachSnapshot& snap, const Pclntab& pclntab) {
                       {"attached_fraction", g.attached_fraction},
                       {"hits", g.hits},
                       {"estimated_seconds", g.estimated_overhead_seconds},
-                      {"estimated", g.estimated}});
+                      {"estimated", g.estimated},
+                      {"windows", g.windows}});
     if (g.name == "goroutines" && g.estimated) goroutines_estimated = true;
     if (g.name == "timers") timers["estimated"] = g.estimated;
   }

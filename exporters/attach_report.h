@@ -42,6 +42,7 @@ struct ProbeGroupStatus {
   uint64_t hits = 0;
   double estimated_overhead_seconds = 0;
   bool estimated = false;  // sampled at some point: its totals are scaled estimates
+  uint64_t windows = 0;    // sampling windows so far
 };
 
 struct AttachSnapshot {

@@ -1,5 +1,6 @@
 #include "symbols/machine_code.h"
 
+#include <map>
 #include <Zydis/Zydis.h>
 
 #include <string>
@@ -93,6 +94,61 @@ std::vector<uint64_t> rip_relative_operands(const ElfImage& elf, const FuncInfo&
       if (ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY && ops[i].mem.base == ZYDIS_REGISTER_RIP &&
           ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&insn, &ops[i], func.entry + off, &address)))
         out.push_back(address);
+    }
+  }
+  return out;
+}
+
+std::vector<uint64_t> atomic_add_targets(const ElfImage& elf, const FuncInfo& func, unsigned operand_bits,
+                                         std::optional<uint64_t> addend) {
+  std::vector<uint64_t> out;
+  if (elf.arch() != Arch::Amd64 || func.end <= func.entry) return out;
+  auto code = elf.read_vaddr(func.entry, func.end - func.entry, std::string(func.name));
+  if (!code) return out;
+  ZydisDecoder decoder;
+  ZydisDecoderInit(&decoder, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+  ZydisDecodedInstruction insn;
+  ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+  // The last LEA of a RIP-relative address into each register, forgotten
+  // when the register is written otherwise: Go's compiler emits
+  // LEAQ sym(SB), R; LOCK XADDQ X, 0(R) for an atomic Add on a global.
+  std::map<ZydisRegister, uint64_t> lea;
+  std::map<ZydisRegister, uint64_t> immediate;  // likewise for MOV reg, imm (the addend)
+  for (uint64_t off = 0; off < code->size(); off += insn.length) {
+    if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&decoder, code->bytes().data() + off, code->size() - off, &insn, ops)))
+      break;
+    const bool locked_xadd = insn.mnemonic == ZYDIS_MNEMONIC_XADD && (insn.attributes & ZYDIS_ATTRIB_HAS_LOCK) &&
+                             insn.operand_width == operand_bits;
+    bool addend_ok = !addend;
+    if (locked_xadd && addend && ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER) {
+      auto it = immediate.find(ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_64, ops[1].reg.value));
+      addend_ok = it != immediate.end() && it->second == *addend;
+    }
+    if (locked_xadd && addend_ok && ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY) {
+      ZyanU64 address = 0;
+      if (ops[0].mem.base == ZYDIS_REGISTER_RIP) {
+        if (ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&insn, &ops[0], func.entry + off, &address))) out.push_back(address);
+      } else if (ops[0].mem.index == ZYDIS_REGISTER_NONE) {
+        auto it = lea.find(ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_64, ops[0].mem.base));
+        if (it != lea.end()) out.push_back(it->second + uint64_t(ops[0].mem.disp.value));
+      }
+    }
+    for (unsigned i = 0; i < insn.operand_count_visible; i++) {
+      if (ops[i].type != ZYDIS_OPERAND_TYPE_REGISTER || !(ops[i].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE)) continue;
+      ZydisRegister reg = ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_64, ops[i].reg.value);
+      ZyanU64 address = 0;
+      if (insn.mnemonic == ZYDIS_MNEMONIC_LEA && i == 0 && ops[1].type == ZYDIS_OPERAND_TYPE_MEMORY &&
+          ops[1].mem.base == ZYDIS_REGISTER_RIP &&
+          ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&insn, &ops[1], func.entry + off, &address))) {
+        lea[reg] = address;
+      } else {
+        lea.erase(reg);
+      }
+      if (insn.mnemonic == ZYDIS_MNEMONIC_MOV && i == 0 && ops[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+        immediate[reg] = ops[1].imm.value.u;
+      } else if (!(locked_xadd && i == 1)) {  // XADD writes its source, but after the add
+        immediate.erase(reg);
+      }
     }
   }
   return out;

@@ -32,6 +32,15 @@ struct FunctionCode {
 // or when the code cannot be read.
 std::vector<uint64_t> rip_relative_operands(const ElfImage& elf, const FuncInfo& func);
 
+// The global addresses a function atomically adds to (LOCK XADD of
+// `operand_bits`), whether addressed RIP-relative or through a register
+// loaded by a RIP-relative LEA just before (Go's usual shape); with
+// `addend`, only adds of that constant (loaded by a MOV reg, imm before):
+// how stripped binaries locate counters such as runtime.sched.goidgen,
+// which newproc1 advances by 16. amd64 only.
+std::vector<uint64_t> atomic_add_targets(const ElfImage& elf, const FuncInfo& func, unsigned operand_bits = 64,
+                                         std::optional<uint64_t> addend = std::nullopt);
+
 // Fails with Truncated if the code is not in the file, Corrupt if the bytes
 // do not decode as instructions up to the function's end (then no RET list
 // can be trusted and no return probe may be placed).

@@ -3,7 +3,9 @@
 // every fixture build, amd64 and arm64.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "symbols/go_binary.h"
@@ -134,6 +136,41 @@ TEST(MachineCode, FileOffsetsFollowProgramHeaders) {
       if (fx.variant != "extld" && fx.goarch == "amd64") EXPECT_EQ(p.file_offset, p.address - 0x400000) << p.function;
     }
   }
+}
+
+}  // namespace
+}  // namespace goroscope
+
+namespace goroscope {
+namespace {
+
+// runtime.newproc1 takes goids from runtime.sched.goidgen (offset 0 of
+// schedt) with an atomic 64-bit add of 16: in every amd64 build that add is
+// the only one of 16 there, and its target is runtime.sched — the way a
+// stripped binary's goroutine counter is found (daemon/goid_counter).
+TEST(MachineCode, AtomicAddTargetsOfNewproc1IncludeTheGoidCounter) {
+  int checked = 0;
+  for (const auto& fx : testing::symbol_matrix()) {
+    if (fx.goarch != "amd64") continue;
+    SCOPED_TRACE(fx.path);
+    auto bin = GoBinary::open(fx.path);
+    ASSERT_TRUE(bin) << bin.error().message;
+    auto newproc1 = (*bin)->pclntab().func_by_name("runtime.newproc1");
+    ASSERT_TRUE(newproc1);
+    std::vector<uint64_t> targets = atomic_add_targets((*bin)->elf(), *newproc1, 64, 16);
+    // Exactly one: the other atomic adds there (gcController's heap
+    // accounting) add variable amounts.
+    ASSERT_EQ(targets.size(), 1u) << fx.variant;
+    // Stripped builds lay out .bss differently from their default build, so
+    // there is no address to compare with; their counter is checked in a
+    // live process (tests/integration/governor_test.cpp).
+    if (fx.variant == "stripped") continue;
+    auto own = (*bin)->elf().symbol("runtime.sched");
+    ASSERT_TRUE(own);
+    EXPECT_EQ(targets.front(), own->value) << fx.variant;
+    checked++;
+  }
+  EXPECT_GT(checked, 20);
 }
 
 }  // namespace

@@ -19,9 +19,10 @@ constexpr uint64_t kMs = 1'000'000;
 // A probe group with no real probes, fed by a synthetic CPU-bound loop on
 // one thread: `rate` events per second bare; while the probes are attached
 // each event also costs a hit, so the loop slows to 1 / (cost + 1 / rate)
-// (what makes a plain period/window scaling wrong). Events are offered to
-// weight() as the session offers ring events: held while pending, weighed
-// when their window closes.
+// (what makes a plain period/window scaling a lower bound). Events are
+// offered to weight() as the session offers ring events: held while
+// pending, weighed when their window closes. `real` doubles as the
+// runtime's exact counter (sched.goidgen for goroutines).
 struct SyntheticGroup {
   static constexpr double kCost = 10e-6;
   SwitchableLinks links;  // no placements: attach/detach succeed at once
@@ -35,7 +36,6 @@ struct SyntheticGroup {
   std::vector<uint64_t> held;
 
   explicit SyntheticGroup(double rate) : rate(rate), now(monotonic_ns() + 1000 * kMs), start(now) {}
-  uint64_t cpu() const { return now - start; }  // one thread, always busy
 
   void hook(GovernedGroup& g) {
     g.on_window_closed([this](uint64_t open, uint64_t close, double w) {
@@ -79,8 +79,10 @@ struct SyntheticGroup {
   }
 };
 
-GovernedGroup make_group(SyntheticGroup& s, const GovernorOptions& o, double share = 0.01) {
-  return GovernedGroup("goroutines", &s.links, [&s] { return s.hits; }, share, o, s.now, [&s] { return s.cpu(); });
+GovernedGroup make_group(SyntheticGroup& s, const GovernorOptions& o, bool exact_counter = true) {
+  GovernedGroup::Counter counter;
+  if (exact_counter) counter = [&s]() -> std::optional<uint64_t> { return s.real; };
+  return GovernedGroup("goroutines", &s.links, [&s] { return s.hits; }, 0.01, o, s.now, counter);
 }
 
 GovernorOptions options() {
@@ -131,6 +133,15 @@ TEST(OverheadGovernor, SustainedHotGroupIsSampledToItsShareAndEstimatedWell) {
   // Weighted events estimate the real count.
   EXPECT_NEAR(s.weighted / double(s.real), 1.0, 0.1) << s.weighted << " vs " << s.real;
   EXPECT_LT(s.kept, s.real / 10);
+}
+
+TEST(OverheadGovernor, WithoutAnExactCounterTimeScalingIsALowerBoundForLoopsTheProbesSlow) {
+  SyntheticGroup s(50000);  // slowed to 1/(10 µs + 20 µs) = 33k/s while attached: 2/3 of the bare rate
+  GovernedGroup g = make_group(s, options(), false);
+  s.hook(g);
+  s.run(g, 30);
+  ASSERT_TRUE(g.sampled_ever());
+  EXPECT_NEAR(s.weighted / double(s.real), 2.0 / 3.0, 0.1) << s.weighted << " vs " << s.real;
 }
 
 TEST(OverheadGovernor, EventsOutsideWindowsWeighNothing) {
