@@ -12,6 +12,7 @@ packages=(
   prometheus-cpp-dev libcli11-dev nlohmann-json3-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   golang-1.19-go                       # the oldest Go in the fixture matrix
+  bpftrace wrk                         # overhead suite: the naive-probe baseline and HTTP load
 )
 
 missing=()
