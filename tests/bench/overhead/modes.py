@@ -256,8 +256,7 @@ class Bpftrace(_Monitor):
             if doc.get("type") == "map" and "@hits" in doc.get("data", {}):
                 # keys are "uprobe:/path/bin:function"
                 hits = {k.rsplit(":", 1)[-1]: v for k, v in doc["data"]["@hits"].items()}
-        result.update({"probe_hits": hits, "probe_hits_total": sum(hits.values()),
-                       "script": self.script.read_text()})
+        result.update({"probe_hits": hits, "probe_hits_total": sum(hits.values())})
         return result
 
 

@@ -153,6 +153,8 @@ def main(argv):
             "modes": args.modes,
             "workloads": [w.name for w in args.workloads],
             "summary": rows,
+            "bpftrace_scripts": ({w.name: modes.naive_script(binaries[w.name]) for w in args.workloads}
+                                 if "bpftrace" in args.modes else {}),
             "raw": raw,
             "errors": errors,
         }
