@@ -122,6 +122,6 @@ def table(rows, modes):
             cells.append(_num(row.get("bpftrace", {}).get("probe_hits_median")))
         lines.append("| " + " | ".join(cells) + " |")
     if any(row.get(m, {}).get("capped_runs") for row in rows for m in modes):
-        lines += ["", "* some runs hit --max-seconds before finishing their fixed work; "
+        lines += ["", "`*` some runs hit --max-seconds before finishing their fixed work; "
                       "their time per unit is still comparable."]
     return "\n".join(lines)
