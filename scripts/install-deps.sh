@@ -14,6 +14,7 @@ packages=(
   prometheus prometheus-alertmanager   # promtool (metrics lint, rule tests); the real Alertmanager of the push tests
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   golang-1.19-go                       # the oldest Go in the fixture matrix
+  bpftrace wrk                         # overhead suite: the naive-probe baseline and HTTP load
 )
 
 missing=()
