@@ -92,7 +92,15 @@ int AllocationProfiler::poll(int timeout_ms) {
   uint64_t now = monotonic_ns();
   if (probes_->sampling()) {
     uint64_t end = window_start_ns_ + window_ns_;
-    if (now >= end) {
+    // At full duty the rate is re-planned each period, or at once when the
+    // probes have already cost more than the budget plus the burst
+    // allowance: a program that turns hot is not probed in full for a
+    // whole period.
+    const bool full = window_ns_ >= period_ns_ && !options_.probes.every_allocation;
+    const bool over_budget =
+        full && double(sampled_hits() - window_hits_start_) * options_.cost_per_hit_seconds >
+                    options_.budget * double(now - live_start_ns_) / 1e9 + options_.burst_seconds;
+    if (now >= end || over_budget) {
       if (!options_.probes.every_allocation && window_ns_ >= period_ns_) {
         // Full duty: stay attached and re-evaluate from this window's rate.
         sampled_ns_ += now - window_start_ns_;

@@ -51,6 +51,9 @@ struct AllocationProfilerOptions {
   // and wall). The engine should pass its start-up calibration.
   double cost_per_hit_seconds = 5e-6;
   uint32_t period_ms = 1000;
+  // Probe CPU time allowed above the budget while at full duty before the
+  // duty cycle starts (as the overhead governor's burst allowance).
+  double burst_seconds = 0.02;
   uint32_t min_window_ms = 20;
   uint32_t first_window_ms = 100;
   // Probe without duty cycling (window = period). The every-allocation

@@ -136,6 +136,7 @@ Result<std::unique_ptr<TargetSession>> TargetSession::open(pid_t pid, const Engi
     ao.cost_per_hit_seconds = s->options_.uprobe_cost_seconds;
     // The allocation sampler sizes its own windows; its share of the budget
     // is a third unless --alloc-budget said otherwise.
+    ao.burst_seconds = options.overhead_burst_seconds;
     if (options.alloc_budget > 0) {
       ao.budget = options.alloc_budget;
     } else if (options.overhead_budget > 0) {

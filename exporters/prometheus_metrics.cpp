@@ -88,6 +88,9 @@ constexpr FamilySpec kFamilies[] = {
     {"goroscope_probe_duty_ratio", pm::MetricType::Gauge,
      "Fraction of the time the probe group is attached: 1 is always; below 1 the group's counts are scaled "
      "estimates."},
+    {"goroscope_probe_group_estimated", pm::MetricType::Gauge,
+     "1 when the probe group has been sampled by the overhead governor since attach: its site counts "
+     "(goroutines created/exited, timers) are scaled estimates; 0 when they are exact."},
     {"goroscope_estimated_overhead_seconds_total", pm::MetricType::Counter,
      "Estimated CPU seconds the process spent in goroscope's probes (hits times measured cost per hit)."},
     {"goroscope_overhead_budget_ratio", pm::MetricType::Gauge,
@@ -419,6 +422,8 @@ void add_target(Families& fam, const ScrapeTarget& target, const PrometheusOptio
     fam.add("goroscope_probe_hits_total", with(proc, {{"probe", probe}}), double(hits));
   for (const auto& [group, duty] : snap.probe_duty)
     fam.add("goroscope_probe_duty_ratio", with(proc, {{"probe_group", group}}), duty);
+  for (const auto& g : snap.probe_groups)
+    fam.add("goroscope_probe_group_estimated", with(proc, {{"probe_group", g.name}}), g.estimated ? 1 : 0);
   fam.add("goroscope_estimated_overhead_seconds_total", proc, snap.estimated_overhead_seconds);
   fam.add("goroscope_overhead_budget_ratio", proc, snap.overhead_budget);
   if (snap.census_available) fam.add("goroscope_census_duration_seconds", proc, snap.census_seconds);

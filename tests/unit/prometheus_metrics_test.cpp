@@ -455,6 +455,11 @@ TEST_F(PrometheusMetricsTest, ProcessAndDaemonFamilies) {
   snap->lost_events = 12;
   snap->probe_hits = {{"newproc1", 4000}, {"alloc_refill", 900}};
   snap->probe_duty = {{"goroutines", 1.0}, {"allocations", 0.25}};
+  ProbeGroupStatus sampled, exact;
+  sampled.name = "timers";
+  sampled.estimated = true;
+  exact.name = "goroutines";
+  snap->probe_groups = {sampled, exact};
   snap->estimated_overhead_seconds = 0.75;
   snap->overhead_budget = 0.01;
   snap->census_available = true;
@@ -485,6 +490,8 @@ TEST_F(PrometheusMetricsTest, ProcessAndDaemonFamilies) {
   EXPECT_EQ(e.value("goroscope_probe_hits_total", with({{"probe", "alloc_refill"}})), 900);
   EXPECT_EQ(e.value("goroscope_probe_duty_ratio", with({{"probe_group", "allocations"}})), 0.25);
   EXPECT_EQ(e.value("goroscope_probe_duty_ratio", with({{"probe_group", "goroutines"}})), 1);
+  EXPECT_EQ(e.value("goroscope_probe_group_estimated", with({{"probe_group", "timers"}})), 1);
+  EXPECT_EQ(e.value("goroscope_probe_group_estimated", with({{"probe_group", "goroutines"}})), 0);
   EXPECT_EQ(e.value("goroscope_estimated_overhead_seconds_total", api), 0.75);
   EXPECT_EQ(e.value("goroscope_overhead_budget_ratio", api), 0.01);
   EXPECT_EQ(e.value("goroscope_census_duration_seconds", api), 0.003);
