@@ -201,6 +201,32 @@ TEST(DaemonStartup, NeitherPidNorExeIsAUsageError) {
   EXPECT_FALSE(testing::http_fetch(metrics_url(port), 1s).error.empty()) << "something serves on " << port;
 }
 
+TEST(DaemonStartup, TheFirstAnswersAfterItStartsListeningAreNever404) {
+  // civetweb answers as soon as it listens; the daemon's own pages must be
+  // in place by then. The window was narrow (2 of 40 starts saw a 404), so
+  // the daemon is started 60 times, each hit from before it listens.
+  int answered = 0;
+  for (int i = 0; i < 60; i++) {
+    const int port = testing::free_loopback_port();
+    const std::string base = "http://127.0.0.1:" + std::to_string(port);
+    DaemonProcess daemon(testing::daemon_args(port, {"--exe", "/nonexistent/goroscope-test-*"}));
+    testing::HttpReply healthy, metrics;
+    ASSERT_TRUE(eventually(
+        [&] {
+          healthy = testing::http_fetch(base + "/-/healthy", 2s);
+          return healthy.error.empty();
+        },
+        10s, 0ms))
+        << healthy.error << "\n"
+        << daemon.log();
+    metrics = testing::http_fetch(base + "/metrics", 2s);
+    EXPECT_EQ(healthy.status, 200) << "start " << i;
+    EXPECT_EQ(metrics.status, 200) << "start " << i << " " << metrics.error;
+    answered++;
+  }
+  EXPECT_EQ(answered, 60);
+}
+
 // ---------------------------------------------------------------------------
 // With targets.
 
