@@ -96,7 +96,10 @@ TEST(DaemonEndToEnd, LeakReachesPrometheusItsRulesAndAlertmanagerForTheLeakyProc
   GOROSCOPE_REQUIRE_PROMETHEUS();
   GOROSCOPE_REQUIRE_ALERTMANAGER();
   const auto start = std::chrono::steady_clock::now();
-  // Everything below shares one budget: the whole test stays under 90 s.
+  // Everything below shares one budget, so the whole test stays under 90 s
+  // however the time is spread: on a loaded machine attaching alone has
+  // taken 20-35 s (uprobe registration waits on the kernel), 0.4 s on a
+  // quiet one.
   const auto deadline = start + 85s;
   auto left = [&] {
     return std::max(0ms,
@@ -145,7 +148,7 @@ TEST(DaemonEndToEnd, LeakReachesPrometheusItsRulesAndAlertmanagerForTheLeakyProc
           if (label(t["labels"], "instance") == instance && t.value("health", "") == "up") target = t;
         return !target.is_null();
       },
-      std::min(left(), 30000ms), 250ms))
+      left(), 250ms))
       << prom.api("targets").dump(1) << context();
   EXPECT_EQ(label(target["labels"], "job"), "goroscope");
   EXPECT_EQ(target.value("lastError", ""), "");
@@ -160,7 +163,7 @@ TEST(DaemonEndToEnd, LeakReachesPrometheusItsRulesAndAlertmanagerForTheLeakyProc
                             std::to_string(testing::marker_line("workerpool", "POOL_SITE")) + "\"})");
         return r.size() == 1 && r[0]["value"][1] == "16";
       },
-      std::min(left(), 30000ms), 250ms))
+      left(), 250ms))
       << context();
 
   // 2. The leak series, with the exact site, for the leaky pid only.
@@ -173,7 +176,7 @@ TEST(DaemonEndToEnd, LeakReachesPrometheusItsRulesAndAlertmanagerForTheLeakyProc
         }
         return !leak_series.is_null();
       },
-      std::min(left(), 45000ms), 250ms))
+      left(), 250ms))
       << prom.query("goroscope_leak_suspected").dump(1) << context();
   EXPECT_EQ(label(leak_series["metric"], "kind"), "goroutine");
   EXPECT_EQ(label(leak_series["metric"], "verdict"), "growing");
@@ -206,7 +209,7 @@ TEST(DaemonEndToEnd, LeakReachesPrometheusItsRulesAndAlertmanagerForTheLeakyProc
         }
         return !firing.is_null();
       },
-      std::min(left(), 45000ms), 250ms))
+      left(), 250ms))
       << prom.api("alerts").dump(1) << context();
   EXPECT_EQ(label(firing["labels"], "job"), "goroscope");
   EXPECT_EQ(label(firing["labels"], "instance"), instance);
@@ -236,7 +239,7 @@ TEST(DaemonEndToEnd, LeakReachesPrometheusItsRulesAndAlertmanagerForTheLeakyProc
         }
         return !from_rules.is_null() && !from_daemon.is_null();
       },
-      std::min(left(), 30000ms), 250ms))
+      left(), 250ms))
       << am.active_alerts().dump(1) << context() << "\n--- alertmanager log:\n"
       << am.log();
   EXPECT_EQ(label(from_rules["labels"], "file"), leak_file);
