@@ -231,7 +231,9 @@ TEST(DaemonEndToEnd, LeakReachesPrometheusItsRulesAndAlertmanagerForTheLeakyProc
         for (const auto& a : am.active_alerts()) {
           if (label(a["labels"], "alertname") != "GoroscopeGoroutineLeak") continue;
           EXPECT_EQ(label(a["labels"], "pid"), leaky_pid) << a.dump();
-          if (!site.matches(a["labels"])) continue;
+          // Alertmanager lists an alert as "unprocessed" until its
+          // dispatcher has grouped it.
+          if (!site.matches(a["labels"]) || a["status"]["state"] != "active") continue;
           if (label(a["labels"], "job") == "goroscope" && label(a["labels"], "instance") == instance)
             from_rules = a;
           else if (!a["labels"].contains("job") && !a["labels"].contains("instance"))
@@ -251,8 +253,6 @@ TEST(DaemonEndToEnd, LeakReachesPrometheusItsRulesAndAlertmanagerForTheLeakyProc
             std::string::npos)
       << from_rules.dump();
   EXPECT_EQ(from_daemon.value("generatorURL", ""), "") << from_daemon.dump();
-  EXPECT_EQ(from_rules["status"]["state"], "active");
-  EXPECT_EQ(from_daemon["status"]["state"], "active");
 
   // The pool stayed healthy to the end, in Prometheus's view too.
   EXPECT_TRUE(prom.query("goroscope_leak_suspected{pid=\"" + pool_pid + "\"}").empty());
