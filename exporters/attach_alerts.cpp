@@ -9,6 +9,12 @@ namespace {
 // Leaks grow slowly and the process keeps running: worth a ticket, not a page.
 constexpr const char* kSeverity = "warning";
 
+// The overhead alert judges the cost since attach, and the daemon publishes
+// its first snapshot within a millisecond of attaching: a few probe hits
+// over that millisecond read as several percent of a CPU. Below a minute the
+// ratio is noise, not a cost worth an alert.
+constexpr double kMinOverheadSeconds = 60;
+
 Alert process_alert(const char* name, const std::string& exe, int pid) {
   Alert a;
   a.alertname = name;
@@ -70,7 +76,7 @@ std::vector<Alert> attach_alerts(const AttachSnapshot& snap, const Pclntab& pcln
                                    "): a ring buffer was full, so counts and verdicts are incomplete";
     out.push_back(std::move(a));
   }
-  if (snap.overhead_budget > 0 && snap.elapsed_seconds > 0) {
+  if (snap.overhead_budget > 0 && snap.elapsed_seconds >= kMinOverheadSeconds) {
     double used = snap.estimated_overhead_seconds / snap.elapsed_seconds;
     if (used > snap.overhead_budget) {
       Alert a = process_alert(alert_names::kOverheadAboveBudget, snap.exe, snap.pid);

@@ -8,6 +8,8 @@
 // file, line, kind (goroutine|timer), verdict. The others carry alertname,
 // severity, exe and pid. Counts and reasons change between evaluations and
 // so are annotations, never labels: a label change would be a new alert.
+// The overhead alert needs a minute since attach: the ratio over less is
+// noise.
 #pragma once
 
 #include <cstdint>

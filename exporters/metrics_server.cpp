@@ -147,6 +147,11 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::start(const MetricsServerO
   s->telemetry_path_ = options.telemetry_path;
   static CivetCallbacks callbacks{};
   callbacks.begin_request = &MetricsServerRequests::handle;
+  // civetweb answers as soon as the Exposer is constructed; a request must
+  // not find this server unregistered (a 404 for /-/healthy or /-/ready, or
+  // for the metrics before the collectable is registered), so it waits in
+  // handle() for this lock until the server is complete.
+  std::lock_guard lock(MetricsServerRequests::mu);
   try {
     s->exposer_ = std::make_unique<prometheus::Exposer>(
         std::vector<std::string>{"listening_ports", *port, "num_threads", std::to_string(options.threads),
@@ -159,7 +164,6 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::start(const MetricsServerO
   s->exposer_->RegisterCollectable(s->collectable_, options.telemetry_path);
   auto ports = s->exposer_->GetListeningPorts();
   s->port_ = ports.empty() ? 0 : ports.front();
-  std::lock_guard lock(MetricsServerRequests::mu);
   MetricsServerRequests::by_port[s->port_] = s.get();
   return s;
 }

@@ -27,7 +27,12 @@ constexpr int kDefaultMetricsPort = 9925;
 struct MetricsServerOptions {
   std::string listen_address = ":" + std::to_string(kDefaultMetricsPort);  // [host]:port; port 0: any free port
   std::string telemetry_path = "/metrics";
-  int threads = 4;  // civetweb workers: a stuck client holds one, never all
+  // civetweb serves each connection on one of a fixed pool of workers, and
+  // a client that never finishes its request (or never reads the answer)
+  // holds its worker until request_timeout_ms (10 s). With 4 workers, 4
+  // such clients stalled every scrape by 10 s, 8 by 20 s; workers are cheap
+  // (a thread and a 16 KiB buffer each), stalled scrapes are not.
+  int threads = 32;
 };
 
 // "host:port" / ":port" / "[v6]:port" -> civetweb's listening_ports value,

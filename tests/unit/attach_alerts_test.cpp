@@ -111,6 +111,21 @@ TEST_F(AttachAlertsTest, OverheadAboveBudget) {
   EXPECT_TRUE(attach_alerts(s, binary_->pclntab(), 0).empty());
 }
 
+TEST_F(AttachAlertsTest, NoOverheadAlertRightAfterAttach) {
+  // The daemon's first snapshot, published just after attach: 4 hits of
+  // 5.2 us over 0.3 ms is "7% of one CPU" but says nothing yet.
+  AttachSnapshot s = snapshot();
+  s.overhead_budget = 0.01;
+  s.elapsed_seconds = 0.0003;
+  s.estimated_overhead_seconds = 2.1e-5;
+  EXPECT_TRUE(attach_alerts(s, binary_->pclntab(), 0).empty());
+  s.elapsed_seconds = 59;  // 8.5% of one CPU, judged only from a minute on
+  s.estimated_overhead_seconds = 5;
+  EXPECT_TRUE(attach_alerts(s, binary_->pclntab(), 0).empty());
+  s.elapsed_seconds = 60;
+  EXPECT_EQ(attach_alerts(s, binary_->pclntab(), 0).size(), 1u);
+}
+
 TEST(AttachFailedAlert, NamesTargetAndError) {
   Alert a = attach_failed_alert("/usr/bin/orders", 77, "Go 1.17 is not supported");
   EXPECT_EQ(a.alertname, "GoroscopeTargetAttachFailed");
