@@ -1,4 +1,5 @@
 #include "daemon/allocation_probes.h"
+#include "daemon/uprobe_multi.h"
 #include "daemon/uprobe_plumbing.h"
 
 #include <bpf/bpf.h>
@@ -113,6 +114,10 @@ Result<std::unique_ptr<AllocationProbes>> AllocationProbes::attach(const GoBinar
   t->skel_->rodata->target_tgid = static_cast<__u32>(pid);
   if (int err = bpf_map__set_max_entries(t->skel_->maps.events, ring))
     return Error{ErrorKind::Io, libbpf_error("sizing the allocation event ring buffer", err)};
+  // Duty-cycled probes detach cleanly only as uprobe_multi links.
+  const bool multi = uprobe_multi_supported();
+  if (multi)
+    for (const auto& p : sampled) prepare_uprobe_multi(p.program);
   if (int err = allocations_bpf__load(t->skel_))
     return Error{ErrorKind::Io, libbpf_error("loading the allocations BPF programs (needs root or CAP_BPF)", err)};
 
@@ -124,7 +129,7 @@ Result<std::unique_ptr<AllocationProbes>> AllocationProbes::attach(const GoBinar
     t->labels_.push_back(p.label);
   }
   for (const auto& p : sampled) t->labels_.push_back(p.label + " (sampled)");
-  t->sampled_links_ = std::make_unique<SwitchableLinks>(pid, exe, std::move(sampled));
+  t->sampled_links_ = std::make_unique<SwitchableLinks>(pid, exe, std::move(sampled), multi);
 
   if (auto err = t->events_.open(bpf_map__fd(t->skel_->maps.events), "the allocation event ring buffer")) return *err;
   return t;

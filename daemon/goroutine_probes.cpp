@@ -1,4 +1,5 @@
 #include "daemon/goroutine_probes.h"
+#include "daemon/uprobe_multi.h"
 #include "daemon/uprobe_plumbing.h"
 
 #include <bpf/bpf.h>
@@ -147,11 +148,15 @@ Result<std::unique_ptr<GoroutineProbes>> GoroutineProbes::attach(const GoBinary&
   }
   if (int err = bpf_map__set_max_entries(t->skel_->maps.events, ring))
     return Error{ErrorKind::Io, libbpf_error("sizing the goroutine event ring buffer", err)};
+  // Duty-cycled probes detach cleanly only as uprobe_multi links.
+  const bool multi = uprobe_multi_supported();
+  if (multi)
+    for (const auto& p : placements) prepare_uprobe_multi(p.program);
   if (int err = goroutines_bpf__load(t->skel_))
     return Error{ErrorKind::Io, libbpf_error("loading the goroutines BPF programs (needs root or CAP_BPF)", err)};
 
   for (const auto& p : placements) t->attached_.push_back(p.label);
-  t->links_ = std::make_unique<SwitchableLinks>(pid, exe, std::move(placements));
+  t->links_ = std::make_unique<SwitchableLinks>(pid, exe, std::move(placements), multi);
   if (auto err = t->links_->attach()) return *err;
 
   if (auto err = t->events_.open(bpf_map__fd(t->skel_->maps.events), "the goroutine event ring buffer")) return *err;

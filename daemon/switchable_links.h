@@ -4,10 +4,12 @@
 // detached uprobe costs the target nothing; a loaded-but-idle BPF program
 // would still cost the trap.
 //
-// Detaching waits for RCU grace periods in the kernel (~70 ms per probe
-// here), so it runs on a thread of its own: the caller's poll loop goes on
-// and the probes keep trapping until detaching() turns false. Callers that
-// need an exact window filter events by their timestamps.
+// Detaching waits for RCU grace periods in the kernel (~70-250 ms per
+// perf-event probe, one grace period per uprobe_multi link), so it runs on a
+// thread of its own: the caller's poll loop goes on, and perf-event probes
+// keep trapping until detaching() turns false (uprobe_multi ones lose their
+// breakpoints at once: see uprobe_multi.h). Callers that need an exact
+// window filter events by their timestamps.
 #pragma once
 
 #include <sys/types.h>
@@ -28,8 +30,11 @@ namespace goroscope {
 class SwitchableLinks {
  public:
   SwitchableLinks() = default;
-  SwitchableLinks(pid_t pid, std::string exe, std::vector<UprobePlacement> placements)
-      : pid_(pid), exe_(std::move(exe)), placements_(std::move(placements)) {}
+  // `multi`: attach as uprobe_multi links, one per program (its programs
+  // were prepared with prepare_uprobe_multi before loading); else one
+  // perf-event uprobe per placement.
+  SwitchableLinks(pid_t pid, std::string exe, std::vector<UprobePlacement> placements, bool multi = false)
+      : pid_(pid), exe_(std::move(exe)), placements_(std::move(placements)), multi_(multi) {}
   ~SwitchableLinks();
   SwitchableLinks(const SwitchableLinks&) = delete;
   SwitchableLinks& operator=(const SwitchableLinks&) = delete;
@@ -42,7 +47,8 @@ class SwitchableLinks {
   // Detaches and waits (destruction, tests).
   void detach_now();
 
-  bool attached() const { return !links_.empty(); }
+  bool attached() const { return !links_.empty() || !multi_fds_.empty(); }
+  bool multi() const { return multi_; }
   bool detaching() const { return detaching_; }
   double last_detach_seconds() const { return detach_seconds_; }
   const std::vector<UprobePlacement>& placements() const { return placements_; }
@@ -53,7 +59,9 @@ class SwitchableLinks {
   pid_t pid_ = 0;
   std::string exe_;
   std::vector<UprobePlacement> placements_;
+  bool multi_ = false;
   std::vector<bpf_link*> links_;
+  std::vector<int> multi_fds_;
   std::thread detacher_;
   std::atomic<bool> detaching_{false};
   std::atomic<double> detach_seconds_{0};

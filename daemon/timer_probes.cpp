@@ -1,4 +1,5 @@
 #include "daemon/timer_probes.h"
+#include "daemon/uprobe_multi.h"
 #include "daemon/uprobe_plumbing.h"
 
 #include <bpf/bpf.h>
@@ -133,6 +134,10 @@ Result<std::unique_ptr<TimerProbes>> TimerProbes::attach(const GoBinary& binary,
   ro->reset_has_period = v2;  // resetTimer(t, when, period) from 1.23
   if (int err = bpf_map__set_max_entries(t->skel_->maps.events, ring))
     return Error{ErrorKind::Io, libbpf_error("sizing the timer event ring buffer", err)};
+  // Duty-cycled probes detach cleanly only as uprobe_multi links.
+  const bool multi = uprobe_multi_supported();
+  if (multi)
+    for (const auto& p : placements) prepare_uprobe_multi(p.program);
   if (int err = timers_bpf__load(t->skel_))
     return Error{ErrorKind::Io, libbpf_error("loading the timers BPF programs (needs root or CAP_BPF)", err)};
 
@@ -143,7 +148,7 @@ Result<std::unique_ptr<TimerProbes>> TimerProbes::attach(const GoBinary& binary,
     return p.program != progs->timer_start && p.program != progs->timer_new_ret;
   });
   for (const auto& p : placements) t->attached_.push_back(p.label);
-  t->links_ = std::make_unique<SwitchableLinks>(pid, exe, std::move(placements));
+  t->links_ = std::make_unique<SwitchableLinks>(pid, exe, std::move(placements), multi);
   if (auto err = t->links_->attach()) return *err;
   if (auto err = t->events_.open(bpf_map__fd(t->skel_->maps.events), "the timer event ring buffer")) return *err;
   return t;
