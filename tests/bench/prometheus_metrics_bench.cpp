@@ -51,8 +51,8 @@ std::vector<ScrapeTarget> manysites_like(size_t processes, size_t sites) {
   auto binary = newest_symbolzoo();
   const auto gopcs = distinct_gopcs(binary->pclntab(), sites + 6);
   const char* parked[] = {"chan receive", "chan send", "select"};
-  const char* runtime_states[] = {"GC scavenge wait", "GC sweep wait", "finalizer wait", "force gc (idle)", "select",
-                                  "syscall"};
+  const char* runtime_states[] = {"GC scavenge wait", "GC sweep wait", "finalizer wait",
+                                  "force gc (idle)",  "select",        "syscall"};
   std::vector<ScrapeTarget> targets;
   for (size_t proc = 0; proc < processes; proc++) {
     auto s = std::make_shared<AttachSnapshot>();
@@ -97,7 +97,7 @@ std::vector<ScrapeTarget> manysites_like(size_t processes, size_t sites) {
     a.gc.cycles = 3;
     s->allocations = a;
     s->events_received = 123456;
-    s->probe_hits = {{"newproc1", 9000}, {"gdestroy", 8900}, {"timer_new", 200},
+    s->probe_hits = {{"newproc1", 9000},  {"gdestroy", 8900},   {"timer_new", 200},
                      {"timer_stop", 200}, {"alloc_refill", 40}, {"gc_start", 3}};
     s->probe_duty = {{"goroutines", 1}, {"timers", 1}, {"allocations", 0.05}};
     s->estimated_overhead_seconds = 0.09;
