@@ -59,7 +59,18 @@ def proc_status(pid):
             out[key] = int(value.split()[0]) * 1024
         elif key == "Threads":
             out[key] = int(value)
+    out["Pss"] = proc_pss(pid)
     return out
+
+
+def proc_pss(pid):
+    """Proportional set size: each page once, however many times it is
+    mapped. A BPF ring buffer maps its data pages twice (so that a record
+    can wrap around), and VmRSS counts them twice."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) * 1024
+    return 0
 
 
 def proc_cpu_seconds(pid):
@@ -351,13 +362,15 @@ def report(r):
               f"max {ms(max(maxima)).strip()} ms")
     b, a, z = r["baseline"], r["attached"], r["after"]
     print("daemon memory:")
-    print(f"  no targets:            VmRSS {mib(b['VmRSS'])}  threads {b['Threads']}")
+    print(f"  no targets:            VmRSS {mib(b['VmRSS'])}  Pss {mib(b['Pss'])}  threads {b['Threads']}")
     print(f"  {r['targets']} attached, unscraped: VmRSS {mib(a['VmRSS'])}  VmHWM {mib(a['VmHWM'])}  "
           f"threads {a['Threads']}  -> {(a['VmRSS'] - b['VmRSS']) / r['targets'] / 2**20:.2f} MiB per target")
+    print(f"    Pss {mib(a['Pss'])} -> {(a['Pss'] - b['Pss']) / r['targets'] / 2**20:.2f} MiB per target "
+          "(VmRSS counts each ring buffer's pages twice)")
     print("    of which anonymous {}, file {}, shared {} (per target: {:.2f}, {:.2f}, {:.2f} MiB)".format(
         mib(a["RssAnon"]).strip(), mib(a["RssFile"]).strip(), mib(a["RssShmem"]).strip(),
         *((a[k] - b[k]) / r["targets"] / 2**20 for k in ("RssAnon", "RssFile", "RssShmem"))))
-    print(f"  after the scrapes:     VmRSS {mib(z['VmRSS'])}  VmHWM {mib(z['VmHWM'])}")
+    print(f"  after the scrapes:     VmRSS {mib(z['VmRSS'])}  VmHWM {mib(z['VmHWM'])}  Pss {mib(z['Pss'])}")
     total = sum(v[1] for v in r["bpf_memlock"].values())
     print(f"  kernel (BPF memlock):  {mib(total)} -> {total / r['targets'] / 2**20:.2f} MiB per target")
     for kind, (n, b_) in sorted(r["bpf_memlock"].items(), key=lambda kv: -kv[1][1])[:4]:
