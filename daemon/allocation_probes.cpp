@@ -118,7 +118,7 @@ Result<std::unique_ptr<AllocationProbes>> AllocationProbes::attach(const GoBinar
   const bool multi = uprobe_multi_supported();
   if (multi)
     for (const auto& p : sampled) prepare_uprobe_multi(p.program);
-  if (int err = allocations_bpf__load(t->skel_))
+  if (int err = load_one_at_a_time(allocations_bpf__load, t->skel_))
     return Error{ErrorKind::Io, libbpf_error("loading the allocations BPF programs (needs root or CAP_BPF)", err)};
 
   for (const auto& p : always) {

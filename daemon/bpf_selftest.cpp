@@ -18,7 +18,7 @@ Result<std::unique_ptr<BpfSelftest>> BpfSelftest::attach(const std::string& bina
   if (!t->skel_) return Error{ErrorKind::Io, libbpf_error("opening the selftest BPF object", errno)};
   t->skel_->rodata->target_tgid = pid > 0 ? static_cast<__u32>(pid) : 0;
   t->skel_->rodata->g_goid_offset = goid_offset;
-  if (int err = selftest_bpf__load(t->skel_))
+  if (int err = load_one_at_a_time(selftest_bpf__load, t->skel_))
     return Error{ErrorKind::Io, libbpf_error("loading the selftest BPF program (needs root or CAP_BPF)", err)};
 
   auto link = attach_uprobe({t->skel_->progs.selftest_entry, "selftest", file_offset}, pid > 0 ? pid : -1, binary);

@@ -152,7 +152,7 @@ Result<std::unique_ptr<GoroutineProbes>> GoroutineProbes::attach(const GoBinary&
   const bool multi = uprobe_multi_supported();
   if (multi)
     for (const auto& p : placements) prepare_uprobe_multi(p.program);
-  if (int err = goroutines_bpf__load(t->skel_))
+  if (int err = load_one_at_a_time(goroutines_bpf__load, t->skel_))
     return Error{ErrorKind::Io, libbpf_error("loading the goroutines BPF programs (needs root or CAP_BPF)", err)};
 
   for (const auto& p : placements) t->attached_.push_back(p.label);

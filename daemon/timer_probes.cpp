@@ -138,7 +138,7 @@ Result<std::unique_ptr<TimerProbes>> TimerProbes::attach(const GoBinary& binary,
   const bool multi = uprobe_multi_supported();
   if (multi)
     for (const auto& p : placements) prepare_uprobe_multi(p.program);
-  if (int err = timers_bpf__load(t->skel_))
+  if (int err = load_one_at_a_time(timers_bpf__load, t->skel_))
     return Error{ErrorKind::Io, libbpf_error("loading the timers BPF programs (needs root or CAP_BPF)", err)};
 
   // Creation last: a timer seen created must have its stop, reset and fire

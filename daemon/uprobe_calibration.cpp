@@ -64,7 +64,7 @@ Result<UprobeCalibration> calibrate_uprobe_cost(int calls_per_round, int rounds)
     }
   } cleanup{skel};
   skel->rodata->target_tgid = static_cast<__u32>(getpid());
-  if (int err = calibrate_bpf__load(skel))
+  if (int err = load_one_at_a_time(calibrate_bpf__load, skel))
     return Error{ErrorKind::Io, libbpf_error("loading the calibration BPF program (needs root or CAP_BPF)", err)};
   uint64_t counter = 0;
   std::vector<double> bare;

@@ -9,6 +9,11 @@
 
 namespace goroscope {
 
+std::mutex& bpf_load_mutex() {
+  static std::mutex mu;
+  return mu;
+}
+
 std::string libbpf_error(const std::string& what, int err) { return what + ": " + std::strerror(err < 0 ? -err : err); }
 
 Result<bpf_link*> attach_uprobe(const UprobePlacement& p, pid_t pid, const std::string& exe) {
