@@ -23,10 +23,7 @@ extern "C" __attribute__((noinline, used)) void goroscope_uprobe_calibration_tar
 
 namespace goroscope {
 
-namespace {
-
-// The file offset of an address of this process's code, from its mapping.
-Result<std::pair<std::string, uint64_t>> file_offset_of(const void* address) {
+Result<std::pair<std::string, uint64_t>> own_code_location(const void* address) {
   const auto addr = reinterpret_cast<uint64_t>(address);
   std::ifstream maps("/proc/self/maps");
   std::string line;
@@ -42,6 +39,8 @@ Result<std::pair<std::string, uint64_t>> file_offset_of(const void* address) {
   return Error{ErrorKind::NotFound, "calibration: cannot find this process's code mapping"};
 }
 
+namespace {
+
 double time_calls(int n, uint64_t* counter) {
   uint64_t t0 = monotonic_ns();
   for (int i = 0; i < n; i++) goroscope_uprobe_calibration_target(counter);
@@ -51,7 +50,7 @@ double time_calls(int n, uint64_t* counter) {
 }  // namespace
 
 Result<UprobeCalibration> calibrate_uprobe_cost(int calls_per_round, int rounds) {
-  auto where = file_offset_of(reinterpret_cast<const void*>(&goroscope_uprobe_calibration_target));
+  auto where = own_code_location(reinterpret_cast<const void*>(&goroscope_uprobe_calibration_target));
   if (!where) return where.error();
   calibrate_bpf* skel = calibrate_bpf__open();
   if (!skel) return Error{ErrorKind::Io, libbpf_error("opening the calibration BPF object", errno)};

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "symbols/result.h"
 
@@ -28,5 +29,12 @@ Result<UprobeCalibration> calibrate_uprobe_cost(int calls_per_round = 5000, int 
 // calibration (measured once, then remembered), else 10 µs (the figure
 // measured on these VMs) when calibration fails; `note` says which.
 double resolve_uprobe_cost(double given, std::string* note = nullptr);
+
+// The file and file offset of a function of goroscope itself (from
+// /proc/self/maps): where the calibration and capability probes attach.
+Result<std::pair<std::string, uint64_t>> own_code_location(const void* address);
+
+// The function those probes attach to.
+extern "C" void goroscope_uprobe_calibration_target(uint64_t* counter);
 
 }  // namespace goroscope

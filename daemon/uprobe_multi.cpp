@@ -7,14 +7,12 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <mutex>
-#include <sstream>
 
 #include "calibrate.skel.h"
+#include "daemon/uprobe_calibration.h"
 #include "daemon/uprobe_plumbing.h"
 
-extern "C" void goroscope_uprobe_calibration_target(uint64_t* counter);
 
 namespace goroscope {
 
@@ -39,22 +37,6 @@ struct LinkCreateUprobeMulti {
   uint32_t pad_;
   uint8_t rest_[64];  // the rest of union bpf_attr: zero
 };
-
-Result<std::pair<std::string, uint64_t>> own_code_offset(const void* address) {
-  const auto addr = reinterpret_cast<uint64_t>(address);
-  std::ifstream maps("/proc/self/maps");
-  std::string line;
-  while (std::getline(maps, line)) {
-    std::istringstream in(line);
-    std::string range, perms, offset, dev, inode, path;
-    in >> range >> perms >> offset >> dev >> inode >> path;
-    uint64_t start = std::stoull(range.substr(0, range.find('-')), nullptr, 16);
-    uint64_t end = std::stoull(range.substr(range.find('-') + 1), nullptr, 16);
-    if (addr >= start && addr < end && !path.empty())
-      return std::pair<std::string, uint64_t>(path, addr - start + uint64_t(std::stoull(offset, nullptr, 16)));
-  }
-  return Error{ErrorKind::NotFound, "no mapping for goroscope's own code"};
-}
 
 }  // namespace
 
@@ -84,7 +66,7 @@ bool uprobe_multi_supported() {
   static std::once_flag once;
   static bool supported = false;
   std::call_once(once, [] {
-    auto where = own_code_offset(reinterpret_cast<const void*>(&goroscope_uprobe_calibration_target));
+    auto where = own_code_location(reinterpret_cast<const void*>(&goroscope_uprobe_calibration_target));
     if (!where) return;
     calibrate_bpf* skel = calibrate_bpf__open();
     if (!skel) return;

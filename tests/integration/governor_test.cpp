@@ -11,13 +11,13 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <thread>
 
 #include "tests/support/background_attach.h"
 #include "tests/support/fixture_matrix.h"
+#include "tests/support/fixture_source.h"
 #include "tests/support/privileges.h"
 #include "tests/support/running_fixture.h"
 
@@ -29,13 +29,7 @@ using testing::BackgroundAttach;
 using testing::FixtureBinary;
 using testing::RunningFixture;
 
-int marker_line(const std::string& marker) {
-  std::ifstream in(std::string(GOROSCOPE_SOURCE_DIR) + "/tests/fixtures/hotloop/main.go");
-  std::string line;
-  for (int n = 1; std::getline(in, line); n++)
-    if (line.find("// " + marker) != std::string::npos) return n;
-  throw std::runtime_error("no marker " + marker + " in hotloop");
-}
+int marker_line(const std::string& marker) { return testing::marker_line("hotloop", marker); }
 
 bool is_fixture_file(const json& file) {
   if (!file.is_string()) return false;
