@@ -1,5 +1,10 @@
 // goroscope: an eBPF runtime monitor for live Go processes.
 #include <CLI/CLI.hpp>
+#include <bpf/libbpf.h>
+
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
 
 #include <iostream>
 
@@ -79,9 +84,22 @@ void add_engine_flags(CLI::App* app, goroscope::EngineOptions& engine) {
       ->check(CLI::PositiveNumber);
 }
 
+// libbpf writes its own warnings to stderr (a memlock rlimit it could not
+// raise, a probe it could not create); goroscope reports every failure as
+// one line of its own, so libbpf is quiet unless GOROSCOPE_LIBBPF_LOG=1.
+int libbpf_print(enum libbpf_print_level level, const char* format, va_list args) {
+  static const bool enabled = [] {
+    const char* v = std::getenv("GOROSCOPE_LIBBPF_LOG");
+    return v && *v && std::string(v) != "0";
+  }();
+  if (!enabled) return 0;
+  return std::vfprintf(stderr, format, args);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  libbpf_set_print(libbpf_print);
   CLI::App app{
       "goroscope: where goroutines are born, how long they live, where they block,\n"
       "which timers leak and where memory is allocated, per call site, in any running\n"

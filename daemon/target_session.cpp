@@ -61,7 +61,6 @@ Result<std::unique_ptr<TargetSession>> TargetSession::open(pid_t pid, const Engi
   std::unique_ptr<TargetSession> s(new TargetSession());
   s->pid_ = pid;
   s->options_ = options;
-  s->options_.uprobe_cost_seconds = resolve_uprobe_cost(options.uprobe_cost_seconds);
   const std::string who = "PID " + std::to_string(pid);
   auto target = resolve_target_process(pid);
   if (!target) return target.error();
@@ -94,6 +93,10 @@ Result<std::unique_ptr<TargetSession>> TargetSession::open(pid_t pid, const Engi
     s->bias_ = *b;
   }
 
+  // The cost of a probe hit, measured once per process, and only once the
+  // target is known to be readable (an unprivileged caller gets the
+  // target's error, not the calibration's).
+  s->options_.uprobe_cost_seconds = resolve_uprobe_cost(options.uprobe_cost_seconds);
   ProbePlan plan = resolve_probe_points(*s->binary_);
   GoroutineProbeOptions probe_options;
   probe_options.park_ready = options.park_ready;
