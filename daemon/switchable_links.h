@@ -48,11 +48,8 @@ class SwitchableLinks {
   void detach_now();
 
   bool attached() const { return !links_.empty() || !multi_fds_.empty(); }
-  bool multi() const { return multi_; }
   bool detaching() const { return detaching_; }
   double last_detach_seconds() const { return detach_seconds_; }
-  const std::vector<UprobePlacement>& placements() const { return placements_; }
-  bool empty() const { return placements_.empty(); }
 
  private:
   void wait_for_detach();

@@ -108,7 +108,6 @@ class TimerTracker {
   // call on, events about timers no window introduced are ignored (they
   // were created while the probes were detached).
   void on_window_closed(uint64_t open_ns, uint64_t close_ns);
-  bool sampled() const { return sampled_; }
   // Timers pending at attach that no event has introduced.
   void on_census(const std::vector<PendingTimer>& pending, uint64_t now_ns);
 

@@ -77,11 +77,15 @@ Result<FunctionCode> analyze_arm64(const ByteReader& code, const FuncInfo& func)
 
 }  // namespace
 
-std::vector<uint64_t> rip_relative_operands(const ElfImage& elf, const FuncInfo& func) {
-  std::vector<uint64_t> out;
-  if (elf.arch() != Arch::Amd64 || func.end <= func.entry) return out;
+namespace {
+
+// Decodes a function's amd64 instructions in order, handing each to `visit`
+// with its address; stops at the first that does not decode.
+template <typename Visit>
+void each_amd64_instruction(const ElfImage& elf, const FuncInfo& func, Visit visit) {
+  if (elf.arch() != Arch::Amd64 || func.end <= func.entry) return;
   auto code = elf.read_vaddr(func.entry, func.end - func.entry, std::string(func.name));
-  if (!code) return out;
+  if (!code) return;
   ZydisDecoder decoder;
   ZydisDecoderInit(&decoder, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
   ZydisDecodedInstruction insn;
@@ -89,34 +93,34 @@ std::vector<uint64_t> rip_relative_operands(const ElfImage& elf, const FuncInfo&
   for (uint64_t off = 0; off < code->size(); off += insn.length) {
     if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&decoder, code->bytes().data() + off, code->size() - off, &insn, ops)))
       break;
+    visit(insn, ops, func.entry + off);
+  }
+}
+
+}  // namespace
+
+std::vector<uint64_t> rip_relative_operands(const ElfImage& elf, const FuncInfo& func) {
+  std::vector<uint64_t> out;
+  each_amd64_instruction(elf, func, [&](const ZydisDecodedInstruction& insn, const ZydisDecodedOperand* ops, uint64_t pc) {
     for (unsigned i = 0; i < insn.operand_count_visible; i++) {
       ZyanU64 address = 0;
       if (ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY && ops[i].mem.base == ZYDIS_REGISTER_RIP &&
-          ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&insn, &ops[i], func.entry + off, &address)))
+          ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&insn, &ops[i], pc, &address)))
         out.push_back(address);
     }
-  }
+  });
   return out;
 }
 
 std::vector<uint64_t> atomic_add_targets(const ElfImage& elf, const FuncInfo& func, unsigned operand_bits,
                                          std::optional<uint64_t> addend) {
   std::vector<uint64_t> out;
-  if (elf.arch() != Arch::Amd64 || func.end <= func.entry) return out;
-  auto code = elf.read_vaddr(func.entry, func.end - func.entry, std::string(func.name));
-  if (!code) return out;
-  ZydisDecoder decoder;
-  ZydisDecoderInit(&decoder, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
-  ZydisDecodedInstruction insn;
-  ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
   // The last LEA of a RIP-relative address into each register, forgotten
   // when the register is written otherwise: Go's compiler emits
   // LEAQ sym(SB), R; LOCK XADDQ X, 0(R) for an atomic Add on a global.
   std::map<ZydisRegister, uint64_t> lea;
   std::map<ZydisRegister, uint64_t> immediate;  // likewise for MOV reg, imm (the addend)
-  for (uint64_t off = 0; off < code->size(); off += insn.length) {
-    if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&decoder, code->bytes().data() + off, code->size() - off, &insn, ops)))
-      break;
+  each_amd64_instruction(elf, func, [&](const ZydisDecodedInstruction& insn, const ZydisDecodedOperand* ops, uint64_t pc) {
     const bool locked_xadd = insn.mnemonic == ZYDIS_MNEMONIC_XADD && (insn.attributes & ZYDIS_ATTRIB_HAS_LOCK) &&
                              insn.operand_width == operand_bits;
     bool addend_ok = !addend;
@@ -127,7 +131,7 @@ std::vector<uint64_t> atomic_add_targets(const ElfImage& elf, const FuncInfo& fu
     if (locked_xadd && addend_ok && ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY) {
       ZyanU64 address = 0;
       if (ops[0].mem.base == ZYDIS_REGISTER_RIP) {
-        if (ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&insn, &ops[0], func.entry + off, &address))) out.push_back(address);
+        if (ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&insn, &ops[0], pc, &address))) out.push_back(address);
       } else if (ops[0].mem.index == ZYDIS_REGISTER_NONE) {
         auto it = lea.find(ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_64, ops[0].mem.base));
         if (it != lea.end()) out.push_back(it->second + uint64_t(ops[0].mem.disp.value));
@@ -139,7 +143,7 @@ std::vector<uint64_t> atomic_add_targets(const ElfImage& elf, const FuncInfo& fu
       ZyanU64 address = 0;
       if (insn.mnemonic == ZYDIS_MNEMONIC_LEA && i == 0 && ops[1].type == ZYDIS_OPERAND_TYPE_MEMORY &&
           ops[1].mem.base == ZYDIS_REGISTER_RIP &&
-          ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&insn, &ops[1], func.entry + off, &address))) {
+          ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&insn, &ops[1], pc, &address))) {
         lea[reg] = address;
       } else {
         lea.erase(reg);
@@ -150,7 +154,7 @@ std::vector<uint64_t> atomic_add_targets(const ElfImage& elf, const FuncInfo& fu
         immediate.erase(reg);
       }
     }
-  }
+  });
   return out;
 }
 
